@@ -1,0 +1,35 @@
+# `make run` and `make test` do all the set-up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test bench lint-imports clean
+
+# torch==2.13.0 goes first: pip then takes the local CPU wheel instead of
+# resolving a newer build that drags in several GB of CUDA packages.
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+# Starts the studio on its built-in sample model. Until the desktop window
+# lands (and whenever there is no display) this is the headless demo.
+run: $(INSTALLED)
+	$(BIN)/autoglm-studio demo
+
+test: $(INSTALLED) lint-imports
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+lint-imports: $(INSTALLED)
+	$(BIN)/lint-imports
+
+bench: $(INSTALLED)
+	@for script in benchmarks/*.py; do \
+		echo "== $$script"; \
+		$(BIN)/python $$script || exit 1; \
+	done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .import_linter_cache

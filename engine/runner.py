@@ -1,0 +1,187 @@
+"""The benchmark runner: cold start apart from warm steady state, every raw sample kept.
+
+Rules (DESIGN.md §4): warm-up iterations are never counted; the timed loop runs
+until both the minimum iteration count and the minimum duration are reached, or
+until cancel, which takes effect within one iteration; device work is
+synchronized before the clock is read.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from time import perf_counter_ns
+
+import numpy as np
+
+from engine.backends.base import Backend, BackendOptions
+from engine.devices import DeviceRunner
+from engine.environment import fingerprint
+from engine.errors import BackendError, InputError, first_line
+from engine.inputs import PreparedInputs
+from engine.models import ModelHandle
+from engine.samples import SampleBuffer
+from engine.statistics import LatencyStats, summarize
+
+Progress = Callable[[float, str], None]
+PROGRESS_INTERVAL_NS = 100_000_000
+MAX_PREALLOCATED_SAMPLES = 2_000_000
+_COLD_START_SHARE = 0.1  # of the progress bar
+
+
+@dataclass(frozen=True)
+class BenchmarkSettings:
+    warmup: int = 10
+    min_iterations: int = 100
+    min_duration_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.warmup < 0:
+            raise InputError(f"warm-up must be 0 or more iterations, got {self.warmup}")
+        if self.min_iterations < 1:
+            raise InputError(f"iterations must be at least 1, got {self.min_iterations}")
+        if not (self.min_duration_s >= 0 and math.isfinite(self.min_duration_s)):
+            raise InputError(f"duration must be 0 or more seconds, got {self.min_duration_s}")
+
+    def to_dict(self) -> dict:
+        return {"warmup": self.warmup, "min_iterations": self.min_iterations, "min_duration_s": self.min_duration_s}
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    load_ms: float
+    session_ms: float
+    first_inference_ms: float
+
+    def to_dict(self) -> dict:
+        return {
+            "load": self.load_ms,
+            "session": self.session_ms,
+            "first_inference": self.first_inference_ms,
+            "total": self.load_ms + self.session_ms + self.first_inference_ms,
+        }
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    status: str  # "completed" or "cancelled"
+    cold_start: ColdStart
+    stats: LatencyStats
+    starts_ns: np.ndarray  # perf_counter_ns at the start of each timed iteration
+    latencies_ns: np.ndarray
+    loop_start_ns: int
+    loop_end_ns: int
+    batch_size: int
+    warmup_iterations: int
+    session: dict
+    environment: dict
+
+
+def run_benchmark(
+    backend: Backend,
+    handle: ModelHandle,
+    runner: DeviceRunner,
+    options: BackendOptions,
+    inputs: PreparedInputs,
+    settings: BenchmarkSettings,
+    *,
+    cancel: threading.Event | None = None,
+    progress: Progress | None = None,
+    samples: SampleBuffer | None = None,
+) -> BenchmarkResult:
+    """Load, prepare, run once cold, warm up, then time the loop.
+
+    `samples` may be passed in so another thread can read it live (`snapshot`).
+    """
+    cancel = cancel or threading.Event()
+    report = progress or (lambda fraction, message: None)
+    samples = samples if samples is not None else SampleBuffer()
+
+    report(0.0, "loading the model")
+    start = perf_counter_ns()
+    loaded = backend.load(handle)
+    loaded_at = perf_counter_ns()
+    report(0.03, "creating the session")
+    session = backend.create_session(loaded, runner, options)
+    created_at = perf_counter_ns()
+    try:
+        report(0.06, "first inference")
+        session.run(inputs.feed)
+        first_done = perf_counter_ns()
+        cold_start = ColdStart((loaded_at - start) / 1e6, (created_at - loaded_at) / 1e6, (first_done - created_at) / 1e6)
+        call = session.bind(inputs.feed)
+        sync = session.synchronize if session.needs_sync else None
+        try:
+            per_iteration_ns = _warm_up(call, sync, settings.warmup, cancel, report) or (first_done - created_at)
+            samples.reserve(_expected_samples(settings, per_iteration_ns))
+            loop_start, loop_end = _timed_loop(call, sync, samples, settings, cancel, report)
+        except session.run_errors as error:
+            raise BackendError(f"the model failed during the benchmark: {first_line(error)}") from error
+        description = session.description
+    finally:
+        session.close()
+
+    starts, latencies = samples.snapshot()
+    status = "cancelled" if cancel.is_set() else "completed"
+    report(1.0, status)
+    return BenchmarkResult(
+        status=status,
+        cold_start=cold_start,
+        stats=summarize(latencies, loop_end - loop_start, inputs.batch_size),
+        starts_ns=starts,
+        latencies_ns=latencies,
+        loop_start_ns=loop_start,
+        loop_end_ns=loop_end,
+        batch_size=inputs.batch_size,
+        warmup_iterations=settings.warmup,
+        session=description,
+        environment=fingerprint(description),
+    )
+
+
+def _warm_up(call, sync, iterations: int, cancel: threading.Event, report: Progress) -> int | None:
+    """Runs the uncounted warm-up; returns its mean time per iteration in ns."""
+    if iterations == 0:
+        return None
+    report(_COLD_START_SHARE * 0.8, f"warm-up ({iterations} iterations)")
+    start = perf_counter_ns()
+    done = 0
+    while done < iterations and not cancel.is_set():
+        call()
+        if sync is not None:
+            sync()
+        done += 1
+    return (perf_counter_ns() - start) // done if done else None
+
+
+def _timed_loop(call, sync, samples: SampleBuffer, settings: BenchmarkSettings, cancel: threading.Event, report: Progress):
+    min_iterations = settings.min_iterations
+    duration_ns = int(settings.min_duration_s * 1e9)
+    append = samples.append
+    count = 0
+    loop_start = perf_counter_ns()
+    deadline = loop_start + duration_ns
+    next_report = loop_start + PROGRESS_INTERVAL_NS
+    end = loop_start
+    while not cancel.is_set():
+        begin = perf_counter_ns()
+        call()
+        if sync is not None:
+            sync()
+        end = perf_counter_ns()
+        append(begin, end - begin)
+        count += 1
+        if count >= min_iterations and end >= deadline:
+            break
+        if end >= next_report:
+            next_report = end + PROGRESS_INTERVAL_NS
+            done = min(count / min_iterations, (end - loop_start) / duration_ns if duration_ns else 1.0)
+            report(_COLD_START_SHARE + (1 - _COLD_START_SHARE) * min(done, 1.0), f"timed loop: {count} iterations")
+    return loop_start, end
+
+
+def _expected_samples(settings: BenchmarkSettings, per_iteration_ns: int) -> int:
+    by_duration = settings.min_duration_s * 1e9 / max(per_iteration_ns, 1)
+    return int(min(max(settings.min_iterations, by_duration) * 1.25 + 16, MAX_PREALLOCATED_SAMPLES))

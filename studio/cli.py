@@ -1,0 +1,199 @@
+"""`autoglm-studio`: the headless command line. Every command calls studio.session.
+
+Errors a user can act on print one line to stderr and exit 2; `--debug` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from engine.backends import BACKEND_NAMES, BackendOptions
+from engine.backends.base import EXECUTION_MODES, GRAPH_OPTIMIZATION_LEVELS
+from engine.errors import EngineError, InputError
+from engine.inputs import InputRequest, parse_dim_options, parse_shape_options
+from engine.runner import BenchmarkSettings
+from studio import __version__, console, session
+
+EXIT_USAGE = 2
+EXIT_INTERNAL = 1
+PROG = "autoglm-studio"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
+
+    parser = _Parser(prog=PROG, parents=[common], description="Profile, optimize and deploy neural networks on this machine.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    devices = commands.add_parser("devices", parents=[common], help="list CPU, GPU and NPU devices and what runs them")
+    devices.add_argument("--json", action="store_true", help="print JSON")
+    devices.set_defaults(handler=_devices)
+
+    inspect = commands.add_parser("inspect", parents=[common], help="show a model's card: format, IO, parameters, ops")
+    inspect.add_argument("model", help="model file, or a factory given as path/to/file.py:function")
+    inspect.add_argument("--trust-pickle", action="store_true", help="allow unpickling a torch.save file (runs its code)")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.set_defaults(handler=_inspect)
+
+    bench = commands.add_parser("bench", parents=[common], help="measure cold start, latency and throughput")
+    bench.add_argument("model", help="model file, or a factory given as path/to/file.py:function")
+    _add_bench_options(bench)
+    bench.set_defaults(handler=_bench)
+
+    demo = commands.add_parser("demo", parents=[common], help="run the whole loop headless on the built-in sample models")
+    demo.add_argument("--duration", type=float, default=1.0, metavar="S", help="minimum seconds per timed loop (default 1)")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _add_bench_options(bench: argparse.ArgumentParser) -> None:
+    bench.add_argument("--backend", choices=BACKEND_NAMES, help="runtime (default: onnxruntime for ONNX, torch otherwise)")
+    bench.add_argument("--device", default="cpu", help="cpu, cuda:0 or npu (see `devices`); default cpu")
+    bench.add_argument("--threads", type=int, metavar="N", help="intra-op threads (default: the runtime's choice)")
+    bench.add_argument("--inter-op-threads", type=int, metavar="N", help="inter-op threads (ONNX Runtime)")
+    bench.add_argument("--execution-mode", choices=EXECUTION_MODES, default="sequential", help="ONNX Runtime execution mode")
+    bench.add_argument("--graph-optimization", choices=GRAPH_OPTIMIZATION_LEVELS, default="all",
+                       help="ONNX Runtime graph optimization level (default all)")
+    bench.add_argument("--no-inference-mode", action="store_true", help="PyTorch: use no_grad() instead of inference_mode()")
+    bench.add_argument("--batch", type=int, metavar="N", help="size of the batch dimension")
+    bench.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS", help="an input's full shape, e.g. input_ids=1x128")
+    bench.add_argument("--dim", action="append", default=[], metavar="NAME=N", help="a symbolic dim's size, e.g. sequence=256")
+    bench.add_argument("--inputs", metavar="FILE.npz", help="real inputs: an .npz whose keys are the input names")
+    bench.add_argument("--seed", type=int, default=0, help="seed for synthetic inputs (default 0)")
+    bench.add_argument("--warmup", type=int, default=10, metavar="N", help="uncounted warm-up iterations (default 10)")
+    bench.add_argument("--iterations", type=int, default=100, metavar="N", help="minimum timed iterations (default 100)")
+    bench.add_argument("--duration", type=float, default=1.0, metavar="S", help="minimum timed seconds (default 1)")
+    bench.add_argument("--trust-pickle", action="store_true", help="allow unpickling a torch.save file (runs its code)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def bench_request(args: argparse.Namespace) -> session.BenchRequest:
+    if args.batch is not None and args.batch < 1:
+        raise InputError(f"--batch must be at least 1, got {args.batch}")
+    return session.BenchRequest(
+        model=args.model,
+        backend=args.backend,
+        device=args.device,
+        options=BackendOptions(
+            threads=args.threads,
+            inter_op_threads=args.inter_op_threads,
+            execution_mode=args.execution_mode,
+            graph_optimization_level=args.graph_optimization,
+            inference_mode=not args.no_inference_mode,
+        ),
+        inputs=InputRequest(shapes=parse_shape_options(args.shape), dims=parse_dim_options(args.dim), batch=args.batch,
+                            npz=Path(args.inputs) if args.inputs else None, seed=args.seed),
+        settings=BenchmarkSettings(warmup=args.warmup, min_iterations=args.iterations, min_duration_s=args.duration),
+        trust_pickle=args.trust_pickle,
+    )
+
+
+def _devices(args: argparse.Namespace) -> int:
+    devices = session.list_devices()
+    _print(json.dumps([d.to_dict() for d in devices], indent=2) if args.json else console.devices_text(devices))
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    handle = session.open_model(args.model, trust_pickle=args.trust_pickle)
+    _print(json.dumps(handle.to_dict(), indent=2) if args.json else console.model_text(handle))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    request = bench_request(args)
+    with _cancel_on_interrupt() as cancel:
+        report = session.benchmark(request, cancel=cancel, progress=None if args.json else _progress_bar())
+    _print(json.dumps(report.to_dict(), indent=2) if args.json else console.bench_text(report))
+    return 130 if report.result.status == "cancelled" else 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    _print("Open-AutoGLM Studio demo: every step headless on the built-in sample models.\n")
+    _print(console.devices_text(session.list_devices()))
+    with _cancel_on_interrupt() as cancel:
+        for name, path in session.sample_models().items():
+            _print(f"\n== sample {name} ==\n")
+            _print(console.model_text(session.open_model(path)))
+            request = session.BenchRequest(model=path, settings=BenchmarkSettings(warmup=20, min_iterations=200, min_duration_s=args.duration))
+            report = session.benchmark(request, cancel=cancel, progress=_progress_bar())
+            _print("\n" + console.bench_text(report))
+            if report.result.status == "cancelled":
+                return 130
+    return 0
+
+
+def _print(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _progress_bar():
+    """A one-line progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(fraction: float, message: str) -> None:
+        filled = int(fraction * 30)
+        end = "\n" if fraction >= 1.0 else ""
+        sys.stderr.write(f"\r[{'#' * filled}{' ' * (30 - filled)}] {fraction:4.0%} {message:<40}{end}")
+        sys.stderr.flush()
+
+    return show
+
+
+@contextlib.contextmanager
+def _cancel_on_interrupt() -> Iterator[threading.Event]:
+    """Ctrl+C stops the run cooperatively, so the samples taken so far are still reported."""
+    cancel = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield cancel
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: cancel.set())
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.handler(args)
+    except (EngineError, OSError) as error:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"{PROG}: error: {error}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return 130
+    except Exception as error:  # a bug of ours: still one line, and the traceback on request
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"{PROG}: internal error: {type(error).__name__}: {error} (rerun with --debug and report it)\n")
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Use cases shared by the CLI and the GUI: list devices, open a model, benchmark it.
+
+No Qt here. Long work takes a `cancel` event and a `progress(fraction, message)`
+callback, so the GUI can run it on a worker thread and the CLI in the foreground.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from engine import devices as device_discovery
+from engine.backends import BackendOptions, get_backend
+from engine.devices import Device, DeviceRunner
+from engine.inputs import InputRequest, PreparedInputs, prepare_inputs
+from engine.models import ModelHandle, load_model
+from engine.runner import BenchmarkResult, BenchmarkSettings, Progress, run_benchmark
+from engine.samples import SampleBuffer
+from studio.resources import SAMPLE_MODELS, sample_model_path
+from studio import __version__
+
+BENCH_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BenchRequest:
+    model: str
+    backend: str | None = None  # None: the model format's natural backend
+    device: str = "cpu"
+    options: BackendOptions = field(default_factory=BackendOptions)
+    inputs: InputRequest = field(default_factory=InputRequest)
+    settings: BenchmarkSettings = field(default_factory=BenchmarkSettings)
+    trust_pickle: bool = False
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    request: BenchRequest
+    model: ModelHandle
+    device: Device
+    runner: DeviceRunner
+    inputs: PreparedInputs
+    result: BenchmarkResult
+
+    def to_dict(self) -> dict:
+        """The `bench --json` document (schema_version 1)."""
+        result = self.result
+        return {
+            "schema_version": BENCH_SCHEMA_VERSION,
+            "tool_version": __version__,
+            "status": result.status,
+            "model": self.model.to_dict(),
+            "device": {
+                "id": self.device.id,
+                "kind": self.device.kind,
+                "name": self.device.name,
+                "backend": self.runner.backend,
+                "provider": self.runner.provider,
+                "provider_options": dict(self.runner.options),
+            },
+            "settings": {**self.request.settings.to_dict(), **self.request.options.to_dict(), "batch": result.batch_size},
+            "inputs": self.inputs.to_dict(),
+            "cold_start_ms": result.cold_start.to_dict(),
+            "latency_ms": result.stats.latency_dict(),
+            "unreliable_percentiles": list(result.stats.unreliable_percentiles),
+            "throughput_per_s": result.stats.throughput_per_s,
+            "samples": result.stats.count,
+            "environment": result.environment,
+        }
+
+
+def list_devices() -> list[Device]:
+    return device_discovery.discover()
+
+
+def open_model(location: str, *, trust_pickle: bool = False) -> ModelHandle:
+    return load_model(location, trust_pickle=trust_pickle)
+
+
+def sample_models() -> dict[str, str]:
+    """The built-in sample models by short name, as paths."""
+    return {name: str(sample_model_path(name)) for name in SAMPLE_MODELS}
+
+
+def benchmark(
+    request: BenchRequest,
+    *,
+    cancel: threading.Event | None = None,
+    progress: Progress | None = None,
+    samples: SampleBuffer | None = None,
+) -> BenchReport:
+    """Open the model, resolve device and inputs, then run the benchmark.
+
+    Everything that can be checked before the model runs (file, device, shapes)
+    is checked first, so bad input fails fast with a clear error.
+    """
+    handle = open_model(request.model, trust_pickle=request.trust_pickle)
+    backend_name = request.backend or handle.format.default_backend
+    backend = get_backend(backend_name)
+    device, runner = device_discovery.resolve(request.device, backend_name)
+    inputs = prepare_inputs(handle.inputs, request.inputs, index_bounds=handle.index_bounds, dim_bounds=handle.dim_bounds)
+    result = run_benchmark(backend, handle, runner, request.options, inputs, request.settings,
+                           cancel=cancel, progress=progress, samples=samples)
+    return BenchReport(request, handle, device, runner, inputs, result)
