@@ -1,6 +1,6 @@
 """Regenerate the built-in sample models deterministically from PyTorch.
 
-    .venv/bin/python resources/make_sample_models.py
+    .venv/bin/python resources/make_sample_models.py [OUT_DIR]
 
 Writes resources/models/sample_cnn.onnx and resources/models/sample_transformer.onnx
 from seeded weights; running it twice gives the same bytes.
@@ -9,10 +9,10 @@ from seeded weights; running it twice gives the same bytes.
 from __future__ import annotations
 
 import math
-import os
 import sys
 from pathlib import Path
 
+import onnx
 import torch
 from torch import nn
 
@@ -81,30 +81,37 @@ class TinyEncoder(nn.Module):
 
 
 def export(model: nn.Module, example: tuple, names: list[str], dynamic: dict, path: Path) -> None:
-    torch.onnx.export(
-        model.eval(), example, str(path), input_names=names, output_names=["logits"],
-        dynamic_shapes=dynamic, dynamo=True, external_data=False, verbose=False,
+    program = torch.onnx.export(
+        model.eval(), example, input_names=names, output_names=["logits"],
+        dynamic_shapes=dynamic, dynamo=True, verbose=False,
     )
+    proto = program.model_proto
+    # The exporter's debug metadata holds source lines and stack traces: it would make the bytes
+    # depend on this file's layout, and it is dead weight in a sample model.
+    for message in [*proto.graph.node, *proto.graph.input, *proto.graph.output, *proto.graph.value_info,
+                    *proto.graph.initializer]:
+        del message.metadata_props[:]
+    del proto.graph.metadata_props[:]
+    onnx.save_model(proto, str(path))
 
 
-def main() -> None:
-    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+def main(out_dir: Path = MODELS_DIR) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
     batch = torch.export.Dim("batch", min=1, max=1024)
     sequence = torch.export.Dim("sequence", min=1, max=512)
 
     torch.manual_seed(SEED)
-    export(TinyCnn(), (torch.randn(2, 3, 64, 64),), ["image"], {"image": {0: batch}}, MODELS_DIR / "sample_cnn.onnx")
+    export(TinyCnn(), (torch.randn(2, 3, 64, 64),), ["image"], {"image": {0: batch}}, out_dir / "sample_cnn.onnx")
 
     torch.manual_seed(SEED)
     ids = torch.randint(0, 1000, (2, 16))
     mask = torch.ones(2, 16, dtype=torch.int64)
     export(TinyEncoder(), (ids, mask), ["input_ids", "attention_mask"],
            {"input_ids": {0: batch, 1: sequence}, "attention_mask": {0: batch, 1: sequence}},
-           MODELS_DIR / "sample_transformer.onnx")
-    for path in sorted(MODELS_DIR.glob("*.onnx")):
-        print(f"{path.relative_to(MODELS_DIR.parent.parent)}: {path.stat().st_size / 1e6:.2f} MB")
+           out_dir / "sample_transformer.onnx")
+    for path in sorted(out_dir.glob("*.onnx")):
+        print(f"{path}: {path.stat().st_size / 1e6:.2f} MB")
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
-    sys.exit(main())
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else MODELS_DIR)
