@@ -38,6 +38,9 @@ class SharedSession:
     def __init__(self, session: OrtSession):
         self.session = session
 
+    def import_runtime(self):
+        pass
+
     def load(self, handle):
         return None
 

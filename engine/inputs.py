@@ -80,15 +80,15 @@ def parse_size(text: str) -> int:
 
 def parse_shape_options(texts: Sequence[str]) -> dict[str, tuple[int, ...]]:
     """['input_ids=1x128', ...] -> {'input_ids': (1, 128)}."""
-    return {name: parse_dims(value) for name, value in map(_assignment, texts)}
+    return {name: parse_dims(value) for name, value in map(parse_assignment, texts)}
 
 
 def parse_dim_options(texts: Sequence[str]) -> dict[str, int]:
     """['sequence=256', ...] -> {'sequence': 256}."""
-    return {name: parse_size(value) for name, value in map(_assignment, texts)}
+    return {name: parse_size(value) for name, value in map(parse_assignment, texts)}
 
 
-def _assignment(text: str) -> tuple[str, str]:
+def parse_assignment(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name.strip() or not value.strip():
         raise InputError(f"bad option '{text}': expected NAME=VALUE")

@@ -100,6 +100,7 @@ def run_benchmark(
     samples = samples if samples is not None else SampleBuffer()
 
     report(0.0, "loading the model")
+    backend.import_runtime()
     start = perf_counter_ns()
     loaded = backend.load(handle)
     loaded_at = perf_counter_ns()

@@ -18,7 +18,7 @@ from pathlib import Path
 from engine.backends import BACKEND_NAMES, BackendOptions
 from engine.backends.base import EXECUTION_MODES, GRAPH_OPTIMIZATION_LEVELS
 from engine.errors import EngineError, InputError
-from engine.inputs import InputRequest, parse_dim_options, parse_shape_options
+from engine.inputs import InputRequest, parse_assignment, parse_dim_options, parse_shape_options
 from engine.runner import BenchmarkSettings
 from studio import __version__, console, session
 
@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_bench_options(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--backend", choices=BACKEND_NAMES, help="runtime (default: onnxruntime for ONNX, torch otherwise)")
     bench.add_argument("--device", default="cpu", help="cpu, cuda:0 or npu (see `devices`); default cpu")
+    bench.add_argument("--provider-option", action="append", default=[], metavar="KEY=VALUE",
+                       help="ONNX Runtime provider option, e.g. cudnn_conv_algo_search=HEURISTIC (repeatable)")
     bench.add_argument("--threads", type=int, metavar="N", help="intra-op threads (default: the runtime's choice)")
     bench.add_argument("--inter-op-threads", type=int, metavar="N", help="inter-op threads (ONNX Runtime)")
     bench.add_argument("--execution-mode", choices=EXECUTION_MODES, default="sequential", help="ONNX Runtime execution mode")
@@ -100,6 +102,7 @@ def bench_request(args: argparse.Namespace) -> session.BenchRequest:
                             npz=Path(args.inputs) if args.inputs else None, seed=args.seed),
         settings=BenchmarkSettings(warmup=args.warmup, min_iterations=args.iterations, min_duration_s=args.duration),
         trust_pickle=args.trust_pickle,
+        provider_options=dict(parse_assignment(text) for text in args.provider_option),
     )
 
 

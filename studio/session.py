@@ -7,7 +7,7 @@ callback, so the GUI can run it on a worker thread and the CLI in the foreground
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from engine import devices as device_discovery
 from engine.backends import BackendOptions, get_backend
@@ -31,6 +31,7 @@ class BenchRequest:
     inputs: InputRequest = field(default_factory=InputRequest)
     settings: BenchmarkSettings = field(default_factory=BenchmarkSettings)
     trust_pickle: bool = False
+    provider_options: dict[str, str] = field(default_factory=dict)  # merged over the device's defaults
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,8 @@ def benchmark(
     backend_name = request.backend or handle.format.default_backend
     backend = get_backend(backend_name)
     device, runner = device_discovery.resolve(request.device, backend_name)
+    if request.provider_options:
+        runner = replace(runner, options={**runner.options, **request.provider_options})
     inputs = prepare_inputs(handle.inputs, request.inputs, index_bounds=handle.index_bounds, dim_bounds=handle.dim_bounds)
     result = run_benchmark(backend, handle, runner, request.options, inputs, request.settings,
                            cancel=cancel, progress=progress, samples=samples)

@@ -62,6 +62,9 @@ class Session(Protocol):
 class Backend(Protocol):
     name: str
 
+    def import_runtime(self) -> None:
+        """Import the runtime library, so its one-off import cost is not counted as the model's cold start."""
+
     def load(self, handle: ModelHandle) -> object:
         """Read the model from disk (timed as the 'load' part of cold start)."""
 

@@ -33,6 +33,9 @@ def _ort_errors() -> tuple[type[BaseException], ...]:
 class OnnxRuntimeBackend:
     name = "onnxruntime"
 
+    def import_runtime(self) -> None:
+        import onnxruntime  # noqa: F401
+
     def load(self, handle: ModelHandle) -> LoadedOnnx:
         if handle.format is not ModelFormat.ONNX:
             raise BackendError(f"the onnxruntime backend runs ONNX models; {handle.name} is {handle.format.value}: use --backend torch")

@@ -16,6 +16,9 @@ from engine.torch_loader import load_module
 class TorchBackend:
     name = "torch"
 
+    def import_runtime(self) -> None:
+        import torch  # noqa: F401
+
     def load(self, handle: ModelHandle):
         if handle.format is ModelFormat.ONNX:
             raise BackendError(f"the torch backend runs PyTorch models; {handle.name} is ONNX: use --backend onnxruntime")

@@ -66,8 +66,13 @@ class FakeBackend:
 
     def __init__(self, session):
         self.session = session
+        self.steps = []
+
+    def import_runtime(self):
+        self.steps.append(("import", runner_module.perf_counter_ns()))
 
     def load(self, handle):
+        self.steps.append(("load", runner_module.perf_counter_ns()))
         return object()
 
     def create_session(self, loaded, runner, options):
@@ -83,6 +88,17 @@ def handle_and_inputs(linear_model):
 def _run(session, handle_and_inputs, settings, **kwargs):
     handle, inputs = handle_and_inputs
     return run_benchmark(FakeBackend(session), handle, CPU_ORT, BackendOptions(), inputs, settings, **kwargs)
+
+
+def test_runtime_import_is_not_counted_as_cold_start(handle_and_inputs, monkeypatch):
+    clock = FakeClock(1_000_000)
+    monkeypatch.setattr(runner_module, "perf_counter_ns", clock)
+    handle, inputs = handle_and_inputs
+    backend = FakeBackend(FakeSession())
+    result = run_benchmark(backend, handle, CPU_ORT, BackendOptions(), inputs, BenchmarkSettings(min_duration_s=0))
+    # The clock is read once between the import and the load: the load phase starts after the import.
+    assert [step for step, _ in backend.steps] == ["import", "load"]
+    assert result.cold_start.load_ms == pytest.approx(2.0)
 
 
 def test_iteration_floor_when_duration_is_short(handle_and_inputs, monkeypatch):

@@ -49,6 +49,15 @@ def test_bench_json_document(capsys):
     assert "avx2" in document["environment"]["cpu"]["isa_flags"] or document["environment"]["cpu"]["architecture"] != "x86_64"
 
 
+def test_provider_options_reach_the_session(capsys):
+    argv = ["bench", str(SAMPLE_CNN), "--provider-option", "arena_extend_strategy=kSameAsRequested", "--json", *FAST]
+    assert main(argv) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["device"]["provider_options"] == {"arena_extend_strategy": "kSameAsRequested"}
+    assert document["environment"]["session"]["provider_options"] == {
+        "CPUExecutionProvider": {"arena_extend_strategy": "kSameAsRequested"}}
+
+
 def test_bench_table_names_defaults(capsys):
     code = main(["bench", str(SAMPLE_CNN), *FAST])
     out = capsys.readouterr().out
