@@ -11,6 +11,7 @@ import json
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,6 +21,8 @@ from engine.backends.base import EXECUTION_MODES, GRAPH_OPTIMIZATION_LEVELS
 from engine.errors import EngineError, InputError
 from engine.inputs import InputRequest, parse_assignment, parse_dim_options, parse_shape_options
 from engine.runner import BenchmarkSettings
+from profilers.errors import TelemetryError
+from profilers.sampler import DEFAULT_HZ
 from studio import __version__, console, session
 
 EXIT_USAGE = 2
@@ -55,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench_options(bench)
     bench.set_defaults(handler=_bench)
 
+    monitor = commands.add_parser("monitor", parents=[common], help="live view of every telemetry metric, and why others are unavailable")
+    monitor.add_argument("--hz", type=float, default=DEFAULT_HZ, help=f"sampling rate, 1-100 Hz (default {DEFAULT_HZ:g})")
+    monitor.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl+C)")
+    monitor.add_argument("--json", action="store_true", help="print one JSON object at the end instead of live text")
+    monitor.set_defaults(handler=_monitor)
+
     demo = commands.add_parser("demo", parents=[common], help="run the whole loop headless on the built-in sample models")
     demo.add_argument("--duration", type=float, default=1.0, metavar="S", help="minimum seconds per timed loop (default 1)")
     demo.set_defaults(handler=_demo)
@@ -81,6 +90,8 @@ def _add_bench_options(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--iterations", type=int, default=100, metavar="N", help="minimum timed iterations (default 100)")
     bench.add_argument("--duration", type=float, default=1.0, metavar="S", help="minimum timed seconds (default 1)")
     bench.add_argument("--trust-pickle", action="store_true", help="allow unpickling a torch.save file (runs its code)")
+    bench.add_argument("--telemetry-hz", type=float, default=DEFAULT_HZ, metavar="N",
+                       help=f"telemetry sampling rate during the run, 1-100 Hz (default {DEFAULT_HZ:g}; 0 turns it off)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -103,6 +114,7 @@ def bench_request(args: argparse.Namespace) -> session.BenchRequest:
         settings=BenchmarkSettings(warmup=args.warmup, min_iterations=args.iterations, min_duration_s=args.duration),
         trust_pickle=args.trust_pickle,
         provider_options=dict(parse_assignment(text) for text in args.provider_option),
+        telemetry_hz=args.telemetry_hz or None,
     )
 
 
@@ -124,6 +136,35 @@ def _bench(args: argparse.Namespace) -> int:
         report = session.benchmark(request, cancel=cancel, progress=None if args.json else _progress_bar())
     _print(json.dumps(report.to_dict(), indent=2) if args.json else console.bench_text(report))
     return 130 if report.result.status == "cancelled" else 0
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    if args.duration is not None and args.duration <= 0:
+        raise InputError(f"--duration must be positive, got {args.duration:g}")
+    started = time.monotonic()
+
+    def show(snapshot) -> None:
+        if not args.json:
+            _print(console.monitor_text(snapshot, time.monotonic() - started) + "\n")
+
+    with _cancel_on_interrupt() as cancel:
+        final = session.monitor(args.hz, args.duration, show, cancel=cancel)
+    if args.json:
+        _print(json.dumps(_snapshot_dict(final, args.hz), indent=2))
+    return 0
+
+
+def _snapshot_dict(snapshot, hz: float) -> dict:
+    metrics = {}
+    for key, spec in snapshot.specs.items():
+        series = snapshot.series.get(key)
+        values = series.values if series is not None else []
+        metrics[key] = {**spec.to_dict(), "samples": len(values),
+                        "latest": float(values[-1]) if len(values) else None,
+                        "mean": float(values.mean()) if len(values) else None}
+    return {"hz": hz, "live": snapshot.live, "metrics": metrics,
+            "unavailable": [u.to_dict() for u in snapshot.unavailable],
+            "sources": {name: status.state.value for name, status in snapshot.statuses.items()}}
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -183,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return args.handler(args)
-    except (EngineError, OSError) as error:
+    except (EngineError, TelemetryError, OSError) as error:
         if debug:
             traceback.print_exc()
         sys.stderr.write(f"{PROG}: error: {error}\n")

@@ -6,7 +6,10 @@ callback, so the GUI can run it on a worker thread and the CLI in the foreground
 
 from __future__ import annotations
 
+import os
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from engine import devices as device_discovery
@@ -16,8 +19,11 @@ from engine.inputs import InputRequest, PreparedInputs, prepare_inputs
 from engine.models import ModelHandle, load_model
 from engine.runner import BenchmarkResult, BenchmarkSettings, Progress, run_benchmark
 from engine.samples import SampleBuffer
-from studio.resources import SAMPLE_MODELS, sample_model_path
+from profilers.discovery import SourceSelection, default_sources
+from profilers.run_summary import summarize_snapshot
+from profilers.sampler import DEFAULT_HZ, TelemetrySampler, TelemetrySnapshot
 from studio import __version__
+from studio.resources import SAMPLE_MODELS, sample_model_path
 
 BENCH_SCHEMA_VERSION = 1
 
@@ -32,6 +38,7 @@ class BenchRequest:
     settings: BenchmarkSettings = field(default_factory=BenchmarkSettings)
     trust_pickle: bool = False
     provider_options: dict[str, str] = field(default_factory=dict)  # merged over the device's defaults
+    telemetry_hz: float | None = DEFAULT_HZ  # None: no telemetry
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class BenchReport:
     runner: DeviceRunner
     inputs: PreparedInputs
     result: BenchmarkResult
+    telemetry: dict | None = None  # the timed loop's telemetry summary; None when off or nothing was timed
 
     def to_dict(self) -> dict:
         """The `bench --json` document (schema_version 1)."""
@@ -66,6 +74,8 @@ class BenchReport:
             "unreliable_percentiles": list(result.stats.unreliable_percentiles),
             "throughput_per_s": result.stats.throughput_per_s,
             "samples": result.stats.count,
+            "telemetry_hz": self.request.telemetry_hz,
+            "telemetry": self.telemetry,
             "environment": result.environment,
         }
 
@@ -102,6 +112,52 @@ def benchmark(
     if request.provider_options:
         runner = replace(runner, options={**runner.options, **request.provider_options})
     inputs = prepare_inputs(handle.inputs, request.inputs, index_bounds=handle.index_bounds, dim_bounds=handle.dim_bounds)
-    result = run_benchmark(backend, handle, runner, request.options, inputs, request.settings,
-                           cancel=cancel, progress=progress, samples=samples)
-    return BenchReport(request, handle, device, runner, inputs, result)
+    sampler = open_sampler(request.telemetry_hz) if request.telemetry_hz else None
+    try:
+        if sampler is not None:
+            sampler.start()
+        result = run_benchmark(backend, handle, runner, request.options, inputs, request.settings,
+                               cancel=cancel, progress=progress, samples=samples)
+        telemetry = _loop_telemetry(sampler, result) if sampler is not None else None
+    finally:
+        if sampler is not None:
+            sampler.close()
+    return BenchReport(request, handle, device, runner, inputs, result, telemetry)
+
+
+def open_sampler(hz: float) -> TelemetrySampler:
+    """A telemetry sampler over every source of this machine, opened (driver init) but not started."""
+    sampler = TelemetrySampler(default_sources(SourceSelection(pid=os.getpid())), hz=hz)
+    sampler.prepare()
+    return sampler
+
+
+def monitor(
+    hz: float,
+    duration_s: float | None,
+    on_update: Callable[[TelemetrySnapshot], None],
+    *,
+    refresh_s: float = 1.0,
+    cancel: threading.Event | None = None,
+) -> TelemetrySnapshot:
+    """Sample every metric until `duration_s` passes (None: until cancel), reporting every `refresh_s`."""
+    cancel = cancel or threading.Event()
+    deadline = None if duration_s is None else time.monotonic() + duration_s
+    with open_sampler(hz) as sampler:
+        while not cancel.is_set():
+            remaining = refresh_s if deadline is None else min(refresh_s, deadline - time.monotonic())
+            if remaining <= 0 or cancel.wait(remaining):
+                break
+            on_update(sampler.snapshot())
+        sampler.stop()
+        return sampler.snapshot()
+
+
+def _loop_telemetry(sampler: TelemetrySampler, result: BenchmarkResult) -> dict | None:
+    sampler.stop()
+    if result.stats.count == 0 or result.loop_end_ns <= result.loop_start_ns:
+        return None
+    summary = summarize_snapshot(sampler.snapshot(), result.loop_start_ns, result.loop_end_ns,
+                                 inferences=result.stats.count, items=result.stats.count * result.batch_size,
+                                 latency_timestamps_ns=result.starts_ns)
+    return summary.to_dict()

@@ -46,6 +46,10 @@ def test_bench_json_document(capsys):
     assert document["throughput_per_s"] > 0
     assert set(document["cold_start_ms"]) == {"load", "session", "first_inference", "total"}
     assert document["environment"]["session"]["intra_op_threads"] == 1
+    assert document["telemetry_hz"] == 10 and document["telemetry"]["live"] is True
+    assert document["telemetry"]["inferences"] == document["samples"]
+    assert document["telemetry"]["items"] == 2 * document["samples"]
+    assert all(item["reason"] for item in document["telemetry"]["unavailable"])
     assert "avx2" in document["environment"]["cpu"]["isa_flags"] or document["environment"]["cpu"]["architecture"] != "x86_64"
 
 
@@ -56,6 +60,26 @@ def test_provider_options_reach_the_session(capsys):
     assert document["device"]["provider_options"] == {"arena_extend_strategy": "kSameAsRequested"}
     assert document["environment"]["session"]["provider_options"] == {
         "CPUExecutionProvider": {"arena_extend_strategy": "kSameAsRequested"}}
+
+
+def test_telemetry_can_be_turned_off(capsys):
+    assert main(["bench", str(SAMPLE_CNN), "--telemetry-hz", "0", "--json", *FAST]) == 0
+    assert json.loads(capsys.readouterr().out)["telemetry"] is None
+
+
+def test_monitor_json_lists_metrics_and_reasons(capsys):
+    assert main(["monitor", "--hz", "50", "--duration", "0.3", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    utilisation = document["metrics"]["cpu/utilisation"]
+    assert utilisation["unit"] == "%" and utilisation["kind"] == "measured" and utilisation["samples"] >= 2
+    assert document["live"] is True
+    assert all(item["reason"] for item in document["unavailable"])
+
+
+def test_monitor_text(capsys):
+    assert main(["monitor", "--hz", "20", "--duration", "1.2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("telemetry at 1.0 s (live)") and "process_rss" in out
 
 
 def test_bench_table_names_defaults(capsys):
@@ -102,6 +126,8 @@ def test_inspect_and_devices(capsys):
         (["bench", str(SAMPLE_CNN), "--shape", "image"], "expected NAME=VALUE"),
         (["bench", str(SAMPLE_CNN), "--iterations", "many"], "invalid int value"),
         (["frobnicate"], "invalid choice"),
+        (["bench", str(SAMPLE_CNN), "--telemetry-hz", "500"], "telemetry rate must be between 1 and 100 Hz"),
+        (["monitor", "--duration", "-1"], "--duration must be positive"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
