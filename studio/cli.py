@@ -92,6 +92,8 @@ def _add_bench_options(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--trust-pickle", action="store_true", help="allow unpickling a torch.save file (runs its code)")
     bench.add_argument("--telemetry-hz", type=float, default=DEFAULT_HZ, metavar="N",
                        help=f"telemetry sampling rate during the run, 1-100 Hz (default {DEFAULT_HZ:g}; 0 turns it off)")
+    bench.add_argument("--idle-baseline", type=float, default=0.0, metavar="S",
+                       help="sample S seconds of idle power first and subtract it from the run's energy")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -115,6 +117,7 @@ def bench_request(args: argparse.Namespace) -> session.BenchRequest:
         trust_pickle=args.trust_pickle,
         provider_options=dict(parse_assignment(text) for text in args.provider_option),
         telemetry_hz=args.telemetry_hz or None,
+        idle_baseline_s=args.idle_baseline,
     )
 
 

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field, replace
 from engine import devices as device_discovery
 from engine.backends import BackendOptions, get_backend
 from engine.devices import Device, DeviceRunner
+from engine.errors import InputError
 from engine.inputs import InputRequest, PreparedInputs, prepare_inputs
 from engine.models import ModelHandle, load_model
 from engine.runner import BenchmarkResult, BenchmarkSettings, Progress, run_benchmark
 from engine.samples import SampleBuffer
 from profilers.discovery import SourceSelection, default_sources
+from profilers.energy import IdleBaseline, measure_idle_baseline
 from profilers.run_summary import summarize_snapshot
 from profilers.sampler import DEFAULT_HZ, TelemetrySampler, TelemetrySnapshot
 from studio import __version__
@@ -39,6 +41,7 @@ class BenchRequest:
     trust_pickle: bool = False
     provider_options: dict[str, str] = field(default_factory=dict)  # merged over the device's defaults
     telemetry_hz: float | None = DEFAULT_HZ  # None: no telemetry
+    idle_baseline_s: float = 0.0  # seconds of quiet sampling before the run, subtracted from its energy
 
 
 @dataclass(frozen=True)
@@ -112,13 +115,20 @@ def benchmark(
     if request.provider_options:
         runner = replace(runner, options={**runner.options, **request.provider_options})
     inputs = prepare_inputs(handle.inputs, request.inputs, index_bounds=handle.index_bounds, dim_bounds=handle.dim_bounds)
+    if request.idle_baseline_s and not request.telemetry_hz:
+        raise InputError("an idle baseline needs telemetry: give --telemetry-hz as well")
+    if request.idle_baseline_s < 0:
+        raise InputError(f"the idle baseline must be 0 or more seconds, got {request.idle_baseline_s:g}")
+    cancel = cancel or threading.Event()
     sampler = open_sampler(request.telemetry_hz) if request.telemetry_hz else None
     try:
+        baseline = None
         if sampler is not None:
             sampler.start()
+            baseline = _idle_baseline(sampler, request.idle_baseline_s, cancel, progress)
         result = run_benchmark(backend, handle, runner, request.options, inputs, request.settings,
                                cancel=cancel, progress=progress, samples=samples)
-        telemetry = _loop_telemetry(sampler, result) if sampler is not None else None
+        telemetry = _loop_telemetry(sampler, result, baseline) if sampler is not None else None
     finally:
         if sampler is not None:
             sampler.close()
@@ -153,11 +163,24 @@ def monitor(
         return sampler.snapshot()
 
 
-def _loop_telemetry(sampler: TelemetrySampler, result: BenchmarkResult) -> dict | None:
+def _idle_baseline(sampler: TelemetrySampler, seconds: float, cancel: threading.Event,
+                   progress: Progress | None) -> IdleBaseline | None:
+    """Power while nothing of ours runs, measured before the model is even loaded."""
+    if not seconds:
+        return None
+    if progress is not None:
+        progress(0.0, f"idle baseline ({seconds:g} s)")
+    start = time.perf_counter_ns()
+    cancel.wait(seconds)
+    snapshot = sampler.snapshot()
+    return measure_idle_baseline(snapshot.specs, snapshot.series, start, time.perf_counter_ns())
+
+
+def _loop_telemetry(sampler: TelemetrySampler, result: BenchmarkResult, baseline: IdleBaseline | None) -> dict | None:
     sampler.stop()
     if result.stats.count == 0 or result.loop_end_ns <= result.loop_start_ns:
         return None
     summary = summarize_snapshot(sampler.snapshot(), result.loop_start_ns, result.loop_end_ns,
                                  inferences=result.stats.count, items=result.stats.count * result.batch_size,
-                                 latency_timestamps_ns=result.starts_ns)
+                                 latency_timestamps_ns=result.starts_ns, idle_baseline=baseline)
     return summary.to_dict()

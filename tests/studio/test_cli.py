@@ -67,6 +67,11 @@ def test_telemetry_can_be_turned_off(capsys):
     assert json.loads(capsys.readouterr().out)["telemetry"] is None
 
 
+def test_idle_baseline_is_requested_in_the_summary(capsys):
+    assert main(["bench", str(SAMPLE_CNN), "--idle-baseline", "0.2", "--telemetry-hz", "50", "--json", *FAST]) == 0
+    assert json.loads(capsys.readouterr().out)["telemetry"]["idle_requested"] is True
+
+
 def test_monitor_json_lists_metrics_and_reasons(capsys):
     assert main(["monitor", "--hz", "50", "--duration", "0.3", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
@@ -128,6 +133,8 @@ def test_inspect_and_devices(capsys):
         (["frobnicate"], "invalid choice"),
         (["bench", str(SAMPLE_CNN), "--telemetry-hz", "500"], "telemetry rate must be between 1 and 100 Hz"),
         (["monitor", "--duration", "-1"], "--duration must be positive"),
+        (["bench", str(SAMPLE_CNN), "--idle-baseline", "1", "--telemetry-hz", "0"], "an idle baseline needs telemetry"),
+        (["bench", str(SAMPLE_CNN), "--idle-baseline", "-1"], "idle baseline must be 0 or more seconds"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
