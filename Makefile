@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test bench lint-imports clean
+.PHONY: run test bench lint-imports postgresql clean
 
 # torch==2.13.0 goes first: pip then takes the local CPU wheel instead of
 # resolving a newer build that drags in several GB of CUDA packages.
@@ -19,8 +19,15 @@ $(INSTALLED): pyproject.toml
 run: $(INSTALLED)
 	$(BIN)/autoglm-studio demo
 
-test: $(INSTALLED) lint-imports
+# The storage tests start a real PostgreSQL server (initdb + pg_ctl into a temp dir).
+test: $(INSTALLED) lint-imports postgresql
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+		{ echo "installing Debian's postgresql for the storage tests"; \
+		  $$(command -v sudo) apt-get install -y -q postgresql >/dev/null || \
+		  { $$(command -v sudo) apt-get update -q && $$(command -v sudo) apt-get install -y -q postgresql; }; }
 
 lint-imports: $(INSTALLED)
 	$(BIN)/lint-imports

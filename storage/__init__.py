@@ -11,7 +11,8 @@ Independent of `engine` and `profilers`: plain values in, plain values out. Typi
         db.runs.compare([record.id, other_id]).to_dict()
 """
 
-from storage.comparison import Comparison, ComparedRun, EnergyRow, PairwiseResult, compare_runs
+from storage.catalog import Catalog
+from storage.comparison import ComparedRun, Comparison, EnergyRow, PairwiseResult, compare_runs
 from storage.database import Database, default_database_path, open_database, resolve_database_url
 from storage.errors import (
     ComparisonError,
@@ -49,7 +50,7 @@ from storage.schema import RUN_STATUSES
 from storage.writer import RunWriter
 
 __all__ = [
-    "ArtifactInfo", "Comparison", "ComparedRun", "ComparisonError", "Database", "DatabaseCorruptError",
+    "ArtifactInfo", "Catalog", "Comparison", "ComparedRun", "ComparisonError", "Database", "DatabaseCorruptError",
     "DatabaseFullError", "DatabaseLockedError", "DatabaseReadOnlyError", "DatabaseSchemaTooNewError",
     "DatabaseUnavailableError", "EnergyFigure", "EnergyRow", "ExportError", "ExportedFile", "LatencySamples",
     "LatencyStatistics", "ModelInfo", "NotAStudioDatabaseError", "PairwiseResult", "RUN_STATUSES", "RunData",

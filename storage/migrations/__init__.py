@@ -1,0 +1,1 @@
+"""Alembic environment and revision scripts for the Studio schema, run by `storage.migrate` (no alembic.ini)."""

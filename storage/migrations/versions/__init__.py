@@ -1,0 +1,1 @@
+"""Schema revisions, oldest first; each one is applied by `storage.migrate.upgrade_to_head`."""
