@@ -14,6 +14,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.backends import BACKEND_NAMES, BackendOptions
@@ -22,6 +23,7 @@ from engine.errors import EngineError, InputError
 from engine.inputs import InputRequest, parse_assignment, parse_dim_options, parse_shape_options
 from engine.runner import BenchmarkSettings
 from profilers.errors import TelemetryError
+from storage import RUN_STATUSES, DatabaseCorruptError, RunFilter, StorageError
 from profilers.sampler import DEFAULT_HZ
 from studio import __version__, console, session
 
@@ -38,6 +40,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
+    common.add_argument("--db", metavar="URL", default=argparse.SUPPRESS,
+                        help="runs database: a SQLite path or any SQLAlchemy URL, e.g. postgresql://host/studio "
+                             "(default: $AUTOGLM_STUDIO_DB, else the user data folder)")
 
     parser = _Parser(prog=PROG, parents=[common], description="Profile, optimize and deploy neural networks on this machine.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -64,10 +69,61 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("--json", action="store_true", help="print one JSON object at the end instead of live text")
     monitor.set_defaults(handler=_monitor)
 
+    _add_runs_commands(commands, common)
+    database = commands.add_parser("db", parents=[common], help="manage the runs database")
+    database_commands = database.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser, required=True)
+    aside = database_commands.add_parser("move-aside", parents=[common],
+                                         help="rename a damaged SQLite database (it is kept, never deleted)")
+    aside.set_defaults(handler=_db_move_aside)
+
     demo = commands.add_parser("demo", parents=[common], help="run the whole loop headless on the built-in sample models")
     demo.add_argument("--duration", type=float, default=1.0, metavar="S", help="minimum seconds per timed loop (default 1)")
     demo.set_defaults(handler=_demo)
     return parser
+
+
+def _add_runs_commands(commands, common: argparse.ArgumentParser) -> None:
+    runs = commands.add_parser("runs", parents=[common], help="list, show, compare, export and delete saved runs")
+    actions = runs.add_subparsers(dest="runs_command", metavar="ACTION", parser_class=_Parser, required=True)
+
+    listing = actions.add_parser("list", parents=[common], help="saved runs, newest first")
+    listing.add_argument("--model", help="a model's path fragment or sha256 prefix")
+    listing.add_argument("--device", help="e.g. cpu or cuda:0")
+    listing.add_argument("--status", choices=RUN_STATUSES)
+    listing.add_argument("--tag")
+    listing.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="started on or after this day (UTC)")
+    listing.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="started before this day (UTC)")
+    listing.add_argument("--offset", type=int, default=0)
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_runs_list)
+
+    show = actions.add_parser("show", parents=[common], help="one run: settings, summary, energy, environment")
+    show.add_argument("run_id", type=int, metavar="ID")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=_runs_show)
+
+    compare = actions.add_parser("compare", parents=[common], help="2-8 runs side by side; the first is the baseline")
+    compare.add_argument("run_ids", type=int, nargs="+", metavar="ID")
+    compare.add_argument("--json", action="store_true")
+    compare.set_defaults(handler=_runs_compare)
+
+    export = actions.add_parser("export", parents=[common], help="a run with its raw samples, as CSV or JSON")
+    export.add_argument("run_id", type=int, metavar="ID")
+    export.add_argument("--format", choices=("csv", "json"), required=True)
+    export.add_argument("-o", "--output", required=True, metavar="PATH")
+    export.set_defaults(handler=_runs_export)
+
+    delete = actions.add_parser("delete", parents=[common], help="a run and all its samples")
+    delete.add_argument("run_id", type=int, metavar="ID")
+    delete.set_defaults(handler=_runs_delete)
+
+
+def _date(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a day as YYYY-MM-DD, got {text!r}") from None
 
 
 def _add_bench_options(bench: argparse.ArgumentParser) -> None:
@@ -94,6 +150,9 @@ def _add_bench_options(bench: argparse.ArgumentParser) -> None:
                        help=f"telemetry sampling rate during the run, 1-100 Hz (default {DEFAULT_HZ:g}; 0 turns it off)")
     bench.add_argument("--idle-baseline", type=float, default=0.0, metavar="S",
                        help="sample S seconds of idle power first and subtract it from the run's energy")
+    bench.add_argument("--no-save", action="store_true", help="do not record the run in the database")
+    bench.add_argument("--tag", action="append", default=[], help="a tag for the saved run (repeatable)")
+    bench.add_argument("--notes", default="", help="free text kept with the saved run")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -118,6 +177,10 @@ def bench_request(args: argparse.Namespace) -> session.BenchRequest:
         provider_options=dict(parse_assignment(text) for text in args.provider_option),
         telemetry_hz=args.telemetry_hz or None,
         idle_baseline_s=args.idle_baseline,
+        save=not args.no_save,
+        db_url=_db(args),
+        tags=tuple(args.tag),
+        notes=args.notes,
     )
 
 
@@ -138,7 +201,59 @@ def _bench(args: argparse.Namespace) -> int:
     with _cancel_on_interrupt() as cancel:
         report = session.benchmark(request, cancel=cancel, progress=None if args.json else _progress_bar())
     _print(json.dumps(report.to_dict(), indent=2) if args.json else console.bench_text(report))
+    if report.save_error:
+        kept = f"; its samples were written to {report.unsaved_export}" if report.unsaved_export else ""
+        sys.stderr.write(f"{PROG}: error: the run was measured but not saved: {report.save_error}{kept}\n")
+        return EXIT_USAGE
     return 130 if report.result.status == "cancelled" else 0
+
+
+def _db(args: argparse.Namespace) -> str | None:
+    return getattr(args, "db", None)
+
+
+def _runs_list(args: argparse.Namespace) -> int:
+    run_filter = RunFilter(model=args.model, device=args.device, status=args.status, tag=args.tag,
+                           started_after=args.since, started_before=args.until)
+    page = session.list_runs(_db(args), run_filter, offset=args.offset, limit=args.limit)
+    if args.json:
+        _print(json.dumps({"total": page.total, "offset": args.offset, "runs": [r.to_dict() for r in page.runs]}, indent=2))
+    else:
+        _print(console.runs_text(page, args.offset))
+    return 0
+
+
+def _runs_show(args: argparse.Namespace) -> int:
+    data = session.load_run(_db(args), args.run_id)
+    if args.json:
+        _print(json.dumps({**data.record.to_dict(), "latency_samples": int(data.latency.latencies_ns.size)}, indent=2))
+    else:
+        _print(console.run_text(data))
+    return 0
+
+
+def _runs_compare(args: argparse.Namespace) -> int:
+    comparison = session.compare_runs(_db(args), args.run_ids)
+    _print(json.dumps(comparison.to_dict(), indent=2) if args.json else console.comparison_text(comparison))
+    return 0
+
+
+def _runs_export(args: argparse.Namespace) -> int:
+    exported = session.export_run(_db(args), args.run_id, args.output, args.format)
+    _print(f"run {args.run_id} written to {exported.path} ({exported.size_bytes:,} bytes, sha256 {exported.sha256[:12]})")
+    return 0
+
+
+def _runs_delete(args: argparse.Namespace) -> int:
+    session.delete_run(_db(args), args.run_id)
+    _print(f"run {args.run_id} deleted with its samples")
+    return 0
+
+
+def _db_move_aside(args: argparse.Namespace) -> int:
+    moved = session.move_store_aside(_db(args))
+    _print(f"the damaged database was moved to {moved}; a new one is created on next use")
+    return 0
 
 
 def _monitor(args: argparse.Namespace) -> int:
@@ -218,6 +333,11 @@ def _cancel_on_interrupt() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _one_line(error: BaseException) -> str:
+    """Library messages (psycopg's, for one) can span lines; the CLI promises one."""
+    return " ".join(str(error).split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -227,10 +347,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return args.handler(args)
-    except (EngineError, TelemetryError, OSError) as error:
+    except (EngineError, TelemetryError, StorageError, OSError) as error:
         if debug:
             traceback.print_exc()
-        sys.stderr.write(f"{PROG}: error: {error}\n")
+        hint = " Run `autoglm-studio db move-aside` to do so." if isinstance(error, DatabaseCorruptError) else ""
+        sys.stderr.write(f"{PROG}: error: {_one_line(error)}{hint}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")
@@ -238,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # a bug of ours: still one line, and the traceback on request
         if debug:
             traceback.print_exc()
-        sys.stderr.write(f"{PROG}: internal error: {type(error).__name__}: {error} (rerun with --debug and report it)\n")
+        sys.stderr.write(f"{PROG}: internal error: {type(error).__name__}: {_one_line(error)} (rerun with --debug and report it)\n")
         return EXIT_INTERNAL
 
 

@@ -7,24 +7,41 @@ callback, so the GUI can run it on a worker thread and the CLI in the foreground
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from engine import devices as device_discovery
-from engine.backends import BackendOptions, get_backend
+from engine.backends import Backend, BackendOptions, get_backend
 from engine.devices import Device, DeviceRunner
-from engine.errors import InputError
+from engine.errors import EngineError, InputError
 from engine.inputs import InputRequest, PreparedInputs, prepare_inputs
 from engine.models import ModelHandle, load_model
 from engine.runner import BenchmarkResult, BenchmarkSettings, Progress, run_benchmark
 from engine.samples import SampleBuffer
 from profilers.discovery import SourceSelection, default_sources
+from profilers.errors import TelemetryError
 from profilers.energy import IdleBaseline, measure_idle_baseline
 from profilers.run_summary import summarize_snapshot
-from profilers.sampler import DEFAULT_HZ, TelemetrySampler, TelemetrySnapshot
+from profilers.sampler import DEFAULT_HZ, MAX_HZ, MIN_HZ, TelemetrySampler, TelemetrySnapshot
+from storage import (
+    Comparison,
+    Database,
+    ExportedFile,
+    RunData,
+    RunFilter,
+    RunPage,
+    StorageError,
+    export_run_data,
+    move_database_aside,
+    open_database,
+    resolve_database_url,
+)
 from studio import __version__
+from studio.run_recording import RunRecording
 from studio.resources import SAMPLE_MODELS, sample_model_path
 
 BENCH_SCHEMA_VERSION = 1
@@ -42,6 +59,10 @@ class BenchRequest:
     provider_options: dict[str, str] = field(default_factory=dict)  # merged over the device's defaults
     telemetry_hz: float | None = DEFAULT_HZ  # None: no telemetry
     idle_baseline_s: float = 0.0  # seconds of quiet sampling before the run, subtracted from its energy
+    save: bool = True  # record the run, its samples and telemetry in the database
+    db_url: str | None = None  # None: $AUTOGLM_STUDIO_DB or the default SQLite file
+    tags: tuple[str, ...] = ()
+    notes: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,6 +74,9 @@ class BenchReport:
     inputs: PreparedInputs
     result: BenchmarkResult
     telemetry: dict | None = None  # the timed loop's telemetry summary; None when off or nothing was timed
+    run_id: int | None = None  # where the run was saved, when it was
+    save_error: str | None = None  # why saving failed; the samples were then exported to `unsaved_export`
+    unsaved_export: str | None = None
 
     def to_dict(self) -> dict:
         """The `bench --json` document (schema_version 1)."""
@@ -61,6 +85,7 @@ class BenchReport:
             "schema_version": BENCH_SCHEMA_VERSION,
             "tool_version": __version__,
             "status": result.status,
+            "run_id": self.run_id,
             "model": self.model.to_dict(),
             "device": {
                 "id": self.device.id,
@@ -82,6 +107,13 @@ class BenchReport:
             "environment": result.environment,
         }
 
+    def summary_dict(self) -> dict:
+        """What the run record keeps as its summary (the samples, model and environment are stored apart)."""
+        document = self.to_dict()
+        keys = ("status", "settings", "inputs", "cold_start_ms", "latency_ms", "unreliable_percentiles",
+                "throughput_per_s", "samples")
+        return {**{key: document[key] for key in keys}, "session": self.result.session}
+
 
 def list_devices() -> list[Device]:
     return device_discovery.discover()
@@ -96,18 +128,25 @@ def sample_models() -> dict[str, str]:
     return {name: str(sample_model_path(name)) for name in SAMPLE_MODELS}
 
 
-def benchmark(
-    request: BenchRequest,
-    *,
-    cancel: threading.Event | None = None,
-    progress: Progress | None = None,
-    samples: SampleBuffer | None = None,
-) -> BenchReport:
-    """Open the model, resolve device and inputs, then run the benchmark.
+@dataclass(frozen=True)
+class BenchPlan:
+    """What a bench request resolves to, every check done, before anything runs."""
 
-    Everything that can be checked before the model runs (file, device, shapes)
-    is checked first, so bad input fails fast with a clear error.
-    """
+    handle: ModelHandle
+    backend: Backend
+    device: Device
+    runner: DeviceRunner
+    inputs: PreparedInputs
+
+
+def plan_benchmark(request: BenchRequest) -> BenchPlan:
+    """Open the model and resolve device and inputs, so bad input fails fast with a clear error."""
+    if request.idle_baseline_s < 0:
+        raise InputError(f"the idle baseline must be 0 or more seconds, got {request.idle_baseline_s:g}")
+    if request.idle_baseline_s and not request.telemetry_hz:
+        raise InputError("an idle baseline needs telemetry: give --telemetry-hz as well")
+    if request.telemetry_hz and not MIN_HZ <= request.telemetry_hz <= MAX_HZ:
+        raise InputError(f"telemetry rate must be between {MIN_HZ:g} and {MAX_HZ:g} Hz, got {request.telemetry_hz:g}")
     handle = open_model(request.model, trust_pickle=request.trust_pickle)
     backend_name = request.backend or handle.format.default_backend
     backend = get_backend(backend_name)
@@ -115,24 +154,75 @@ def benchmark(
     if request.provider_options:
         runner = replace(runner, options={**runner.options, **request.provider_options})
     inputs = prepare_inputs(handle.inputs, request.inputs, index_bounds=handle.index_bounds, dim_bounds=handle.dim_bounds)
-    if request.idle_baseline_s and not request.telemetry_hz:
-        raise InputError("an idle baseline needs telemetry: give --telemetry-hz as well")
-    if request.idle_baseline_s < 0:
-        raise InputError(f"the idle baseline must be 0 or more seconds, got {request.idle_baseline_s:g}")
+    return BenchPlan(handle, backend, device, runner, inputs)
+
+
+def benchmark(
+    request: BenchRequest,
+    *,
+    cancel: threading.Event | None = None,
+    progress: Progress | None = None,
+    samples: SampleBuffer | None = None,
+) -> BenchReport:
+    """Plan, then run the benchmark with telemetry, saving the run as it goes unless `request.save` is off."""
+    plan = plan_benchmark(request)
     cancel = cancel or threading.Event()
-    sampler = open_sampler(request.telemetry_hz) if request.telemetry_hz else None
+    samples = samples if samples is not None else SampleBuffer()
+    db = open_store(request.db_url) if request.save else None  # a bad database fails before anything runs
     try:
-        baseline = None
+        recording = None
+        if db is not None:
+            settings = {**request.settings.to_dict(), **request.options.to_dict(), "telemetry_hz": request.telemetry_hz}
+            recording = RunRecording.start(db, plan, settings, samples, tags=request.tags, notes=request.notes)
+        report = _measure(request, plan, cancel, progress, samples, recording)
+        return _save(report, recording) if recording else report
+    finally:
+        if db is not None:
+            db.close()
+
+
+def _measure(request: BenchRequest, plan: BenchPlan, cancel: threading.Event, progress: Progress | None,
+             samples: SampleBuffer, recording: RunRecording | None) -> BenchReport:
+    sampler = None
+    try:
+        sampler = open_sampler(request.telemetry_hz) if request.telemetry_hz else None
         if sampler is not None:
+            if recording is not None:
+                sampler.subscribe(recording.on_telemetry)
             sampler.start()
-            baseline = _idle_baseline(sampler, request.idle_baseline_s, cancel, progress)
-        result = run_benchmark(backend, handle, runner, request.options, inputs, request.settings,
+        baseline = _idle_baseline(sampler, request.idle_baseline_s, cancel, progress) if sampler else None
+        result = run_benchmark(plan.backend, plan.handle, plan.runner, request.options, plan.inputs, request.settings,
                                cancel=cancel, progress=progress, samples=samples)
         telemetry = _loop_telemetry(sampler, result, baseline) if sampler is not None else None
+    except Exception as error:  # recorded as the run's failure, then raised on unchanged
+        if recording is not None:
+            recording.finish("failed", error=str(error) if isinstance(error, (EngineError, TelemetryError))
+                             else f"{type(error).__name__}: {error}")
+        raise
     finally:
         if sampler is not None:
             sampler.close()
-    return BenchReport(request, handle, device, runner, inputs, result, telemetry)
+    return BenchReport(request, plan.handle, plan.device, plan.runner, plan.inputs, result, telemetry)
+
+
+def _save(report: BenchReport, recording: RunRecording) -> BenchReport:
+    """Saves the outcome; if storage fails, the samples still reach a JSON file the user can keep or import."""
+    try:
+        recording.finish(report.result.status, summary=report.summary_dict(), telemetry=report.telemetry)
+        return replace(report, run_id=recording.run_id)
+    except StorageError as error:
+        fallback = Path(tempfile.gettempdir()) / f"autoglm-unsaved-run-{recording.run_id}-{os.getpid()}.json"
+        try:
+            export_run_data(recording.writer.snapshot(), fallback, "json")
+            exported = str(fallback)
+        except StorageError:
+            exported = None
+        return replace(report, save_error=str(error), unsaved_export=exported)
+
+
+def open_store(url: str | None = None) -> Database:
+    """The runs database at `url`, $AUTOGLM_STUDIO_DB or the default, migrated; crashed runs marked interrupted."""
+    return open_database(url)
 
 
 def open_sampler(hz: float) -> TelemetrySampler:
@@ -184,3 +274,39 @@ def _loop_telemetry(sampler: TelemetrySampler, result: BenchmarkResult, baseline
                                  inferences=result.stats.count, items=result.stats.count * result.batch_size,
                                  latency_timestamps_ns=result.starts_ns, idle_baseline=baseline)
     return summary.to_dict()
+
+
+# --- saved runs ---------------------------------------------------------------------------------------------
+
+def list_runs(db_url: str | None, run_filter: RunFilter | None = None, *, offset: int = 0, limit: int = 50) -> RunPage:
+    with open_store(db_url) as db:
+        return db.runs.list_runs(run_filter, offset=offset, limit=limit)
+
+
+def load_run(db_url: str | None, run_id: int) -> RunData:
+    with open_store(db_url) as db:
+        return db.runs.load_run(run_id, telemetry=False)
+
+
+def compare_runs(db_url: str | None, run_ids: list[int]) -> Comparison:
+    """Side by side, the first run as the baseline: ratio of medians with a bootstrap 95% interval."""
+    with open_store(db_url) as db:
+        return db.runs.compare(run_ids)
+
+
+def export_run(db_url: str | None, run_id: int, path: str, file_format: str) -> ExportedFile:
+    with open_store(db_url) as db:
+        return db.runs.export_run(run_id, path, file_format)
+
+
+def delete_run(db_url: str | None, run_id: int) -> None:
+    with open_store(db_url) as db:
+        db.runs.delete_run(run_id)
+
+
+def move_store_aside(db_url: str | None) -> Path:
+    """Renames a damaged SQLite database (never deletes it) so a fresh one can be created."""
+    url = resolve_database_url(db_url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        raise StorageError(f"only a SQLite file can be moved aside; {url.render_as_string(hide_password=True)} is a server")
+    return move_database_aside(url.database)

@@ -70,6 +70,14 @@ def linear_model(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def private_database(tmp_path_factory, monkeypatch):
+    """Runs saved by tests go to a throwaway SQLite file, never the user's database."""
+    path = tmp_path_factory.mktemp("db") / "studio.db"
+    monkeypatch.setenv("AUTOGLM_STUDIO_DB", str(path))
+    return path
+
+
+@pytest.fixture(autouse=True)
 def no_leaked_threads():
     before = set(threading.enumerate())
     yield
