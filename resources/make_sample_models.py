@@ -80,6 +80,18 @@ class TinyEncoder(nn.Module):
         return self.classifier(pooled)
 
 
+def sample_cnn() -> TinyCnn:
+    """The PyTorch module behind sample_cnn.onnx, same weights: `resources/make_sample_models.py:sample_cnn`."""
+    torch.manual_seed(SEED)
+    return TinyCnn().eval()
+
+
+def sample_transformer() -> TinyEncoder:
+    """The PyTorch module behind sample_transformer.onnx, same weights."""
+    torch.manual_seed(SEED)
+    return TinyEncoder().eval()
+
+
 def export(model: nn.Module, example: tuple, names: list[str], dynamic: dict, path: Path) -> None:
     program = torch.onnx.export(
         model.eval(), example, input_names=names, output_names=["logits"],
@@ -100,13 +112,11 @@ def main(out_dir: Path = MODELS_DIR) -> None:
     batch = torch.export.Dim("batch", min=1, max=1024)
     sequence = torch.export.Dim("sequence", min=1, max=512)
 
-    torch.manual_seed(SEED)
-    export(TinyCnn(), (torch.randn(2, 3, 64, 64),), ["image"], {"image": {0: batch}}, out_dir / "sample_cnn.onnx")
+    export(sample_cnn(), (torch.randn(2, 3, 64, 64),), ["image"], {"image": {0: batch}}, out_dir / "sample_cnn.onnx")
 
-    torch.manual_seed(SEED)
     ids = torch.randint(0, 1000, (2, 16))
     mask = torch.ones(2, 16, dtype=torch.int64)
-    export(TinyEncoder(), (ids, mask), ["input_ids", "attention_mask"],
+    export(sample_transformer(), (ids, mask), ["input_ids", "attention_mask"],
            {"input_ids": {0: batch, 1: sequence}, "attention_mask": {0: batch, 1: sequence}},
            out_dir / "sample_transformer.onnx")
     for path in sorted(out_dir.glob("*.onnx")):
