@@ -128,6 +128,18 @@ def sample_models() -> dict[str, str]:
     return {name: str(sample_model_path(name)) for name in SAMPLE_MODELS}
 
 
+class LiveFeed:
+    """What a running benchmark exposes to a live view: latency samples and, once started, the telemetry sampler.
+
+    The GUI timer reads `samples.snapshot()` and `sampler.snapshot()`; both are safe from any thread.
+    """
+
+    def __init__(self) -> None:
+        self.samples = SampleBuffer()
+        self.sampler: TelemetrySampler | None = None
+        self.run_id: int | None = None
+
+
 @dataclass(frozen=True)
 class BenchPlan:
     """What a bench request resolves to, every check done, before anything runs."""
@@ -162,19 +174,20 @@ def benchmark(
     *,
     cancel: threading.Event | None = None,
     progress: Progress | None = None,
-    samples: SampleBuffer | None = None,
+    live: LiveFeed | None = None,
 ) -> BenchReport:
     """Plan, then run the benchmark with telemetry, saving the run as it goes unless `request.save` is off."""
     plan = plan_benchmark(request)
     cancel = cancel or threading.Event()
-    samples = samples if samples is not None else SampleBuffer()
+    live = live or LiveFeed()
     db = open_store(request.db_url) if request.save else None  # a bad database fails before anything runs
     try:
         recording = None
         if db is not None:
             settings = {**request.settings.to_dict(), **request.options.to_dict(), "telemetry_hz": request.telemetry_hz}
-            recording = RunRecording.start(db, plan, settings, samples, tags=request.tags, notes=request.notes)
-        report = _measure(request, plan, cancel, progress, samples, recording)
+            recording = RunRecording.start(db, plan, settings, live.samples, tags=request.tags, notes=request.notes)
+            live.run_id = recording.run_id
+        report = _measure(request, plan, cancel, progress, live, recording)
         return _save(report, recording) if recording else report
     finally:
         if db is not None:
@@ -182,7 +195,7 @@ def benchmark(
 
 
 def _measure(request: BenchRequest, plan: BenchPlan, cancel: threading.Event, progress: Progress | None,
-             samples: SampleBuffer, recording: RunRecording | None) -> BenchReport:
+             live: LiveFeed, recording: RunRecording | None) -> BenchReport:
     sampler = None
     try:
         sampler = open_sampler(request.telemetry_hz) if request.telemetry_hz else None
@@ -190,9 +203,10 @@ def _measure(request: BenchRequest, plan: BenchPlan, cancel: threading.Event, pr
             if recording is not None:
                 sampler.subscribe(recording.on_telemetry)
             sampler.start()
+            live.sampler = sampler
         baseline = _idle_baseline(sampler, request.idle_baseline_s, cancel, progress) if sampler else None
         result = run_benchmark(plan.backend, plan.handle, plan.runner, request.options, plan.inputs, request.settings,
-                               cancel=cancel, progress=progress, samples=samples)
+                               cancel=cancel, progress=progress, samples=live.samples)
         telemetry = _loop_telemetry(sampler, result, baseline) if sampler is not None else None
     except Exception as error:  # recorded as the run's failure, then raised on unchanged
         if recording is not None:
