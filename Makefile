@@ -14,10 +14,9 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-# Starts the studio on its built-in sample model. Until the desktop window
-# lands (and whenever there is no display) this is the headless demo.
+# Starts the studio on its built-in sample model; with no display, the headless demo.
 run: $(INSTALLED)
-	$(BIN)/autoglm-studio demo
+	$(BIN)/autoglm-studio
 
 # The storage tests start a real PostgreSQL server (initdb + pg_ctl into a temp dir).
 test: $(INSTALLED) lint-imports postgresql

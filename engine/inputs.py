@@ -64,6 +64,12 @@ class PreparedInputs:
         }
 
 
+def default_dim_size(dim: str, dim_bounds: Mapping[str, tuple[int, int | None]] | None = None) -> int:
+    """The documented default for a symbolic dim, raised to the smallest size the model accepts."""
+    lower = (dim_bounds or {}).get(dim, (1, None))[0]
+    return max(DEFAULT_DIM_SIZES.get(dim.lower(), 1), lower)
+
+
 def parse_dims(text: str) -> tuple[int, ...]:
     """'1x3x224x224' (or '1,3,224,224') -> (1, 3, 224, 224)."""
     parts = [p for p in re.split(r"[x,×]", text.strip()) if p]
@@ -232,8 +238,7 @@ class _DimBinder:
             return dim
         key = dim if isinstance(dim, str) else _unnamed(spec.name, axis)
         if key not in self.sizes:
-            lower = self.dim_bounds.get(key, (1, None))[0]
-            self.sizes[key] = max(DEFAULT_DIM_SIZES.get(key.lower(), 1), lower)
+            self.sizes[key] = default_dim_size(key, self.dim_bounds)
             self.defaults_used.append(f"{key}={self.sizes[key]}")
         return self.sizes[key]
 

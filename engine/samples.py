@@ -48,3 +48,12 @@ class SampleBuffer:
         """Make room for `capacity` samples now, so the timed loop never reallocates."""
         while len(self._starts) < capacity:
             self._grow()
+
+    @classmethod
+    def from_arrays(cls, starts_ns: np.ndarray, latencies_ns: np.ndarray) -> SampleBuffer:
+        """A buffer holding samples recorded earlier (a saved run shown again)."""
+        buffer = cls(len(starts_ns))
+        buffer._starts[: len(starts_ns)] = starts_ns
+        buffer._latencies[: len(latencies_ns)] = latencies_ns
+        buffer._count = len(starts_ns)
+        return buffer

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -75,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     aside = database_commands.add_parser("move-aside", parents=[common],
                                          help="rename a damaged SQLite database (it is kept, never deleted)")
     aside.set_defaults(handler=_db_move_aside)
+
+    gui = commands.add_parser("gui", parents=[common], help="open the desktop studio (the default with no command)")
+    gui.add_argument("model", nargs="?", help="model to open (default: the last one, else the built-in sample)")
+    gui.set_defaults(handler=_gui)
 
     demo = commands.add_parser("demo", parents=[common], help="run the whole loop headless on the built-in sample models")
     demo.add_argument("--duration", type=float, default=1.0, metavar="S", help="minimum seconds per timed loop (default 1)")
@@ -285,6 +290,19 @@ def _snapshot_dict(snapshot, hz: float) -> dict:
             "sources": {name: status.state.value for name, status in snapshot.statuses.items()}}
 
 
+def display_available() -> bool:
+    """A window can be shown: a desktop OS, an X or Wayland display, or a Qt platform chosen explicitly."""
+    if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _gui(args: argparse.Namespace) -> int:
+    from studio.ui.app import run_gui  # Qt loads only when a window is wanted
+
+    return run_gui(args.model, _db(args))
+
+
 def _demo(args: argparse.Namespace) -> int:
     _print("Open-AutoGLM Studio demo: every step headless on the built-in sample models.\n")
     _print(console.devices_text(session.list_devices()))
@@ -343,8 +361,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
     if not getattr(args, "handler", None):
-        parser.print_help()
-        return 0
+        if not display_available():
+            sys.stderr.write(f"{PROG}: no display found, so running the headless demo (see --help for commands)\n")
+            args = parser.parse_args(["demo"])
+        else:
+            args = parser.parse_args(["gui"])
     try:
         return args.handler(args)
     except (EngineError, TelemetryError, StorageError, OSError) as error:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from engine import devices as device_discovery
 from engine.backends import Backend, BackendOptions, get_backend
 from engine.devices import Device, DeviceRunner
@@ -297,15 +299,47 @@ def list_runs(db_url: str | None, run_filter: RunFilter | None = None, *, offset
         return db.runs.list_runs(run_filter, offset=offset, limit=limit)
 
 
-def load_run(db_url: str | None, run_id: int) -> RunData:
+def load_run(db_url: str | None, run_id: int, *, telemetry: bool = False) -> RunData:
     with open_store(db_url) as db:
-        return db.runs.load_run(run_id, telemetry=False)
+        return db.runs.load_run(run_id, telemetry=telemetry)
+
+
+def annotate_run(db_url: str | None, run_id: int, *, tags: list[str] | None = None, notes: str | None = None) -> None:
+    with open_store(db_url) as db:
+        db.runs.annotate_run(run_id, tags=tags, notes=notes)
 
 
 def compare_runs(db_url: str | None, run_ids: list[int]) -> Comparison:
     """Side by side, the first run as the baseline: ratio of medians with a bootstrap 95% interval."""
     with open_store(db_url) as db:
         return db.runs.compare(run_ids)
+
+
+@dataclass(frozen=True)
+class ComparisonView:
+    comparison: Comparison
+    latencies_ms: dict[int, np.ndarray]  # every sample of each run, for CDF and histogram overlays
+
+
+def compare_with_samples(db_url: str | None, run_ids: list[int]) -> ComparisonView:
+    with open_store(db_url) as db:
+        comparison = db.runs.compare(run_ids)
+        samples = {run_id: db.runs.load_run(run_id, telemetry=False).latency.latencies_ns / 1e6 for run_id in run_ids}
+    return ComparisonView(comparison, samples)
+
+
+def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
+    """Temp file beside the target, then rename: a failure never leaves a half-written file."""
+    target = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
 
 
 def export_run(db_url: str | None, run_id: int, path: str, file_format: str) -> ExportedFile:

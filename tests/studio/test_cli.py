@@ -158,8 +158,21 @@ def test_version_and_help(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0 and capsys.readouterr().out.startswith("autoglm-studio ")
-    assert main([]) == 0
+    with pytest.raises(SystemExit):
+        main(["--help"])
     assert "bench" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("display", "command"), [(False, "demo"), (True, "gui")])
+def test_no_command_opens_the_window_or_without_a_display_the_demo(monkeypatch, capsys, display, command):
+    import studio.cli as cli
+
+    chosen = []
+    monkeypatch.setattr(cli, "display_available", lambda: display)
+    monkeypatch.setattr(cli, f"_{command}", lambda args: chosen.append(args.command) or 0)
+    assert main([]) == 0
+    assert chosen == [command]
+    assert ("no display found" in capsys.readouterr().err) is (not display)
 
 
 def test_demo_runs_both_sample_models(capsys):

@@ -1,0 +1,321 @@
+"""The main window: a left-side workflow (Model, Run settings, Dashboard, History, Compare) over studio.session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import QSettings, Qt, QUrl, qVersion
+from PySide6.QtGui import QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QApplication, QHBoxLayout, QLabel, QListWidget, QMainWindow, QMessageBox, QProgressBar, QStackedWidget, QWidget,
+)
+
+from studio import __version__, session
+from studio.ui.actions import ActionRegistry
+from studio.ui.compare_page import ComparePage
+from studio.ui.dashboard import Dashboard
+from studio.ui.error_dialog import show_error
+from studio.ui.history_page import HistoryPage
+from studio.ui.jobs import Job
+from studio.ui.model_page import ModelPage
+from studio.ui.run_settings import RunSettingsPage
+from studio.ui.theme import THEMES, apply_theme, plot_background, plot_foreground
+
+APP_TITLE = "Open-AutoGLM Studio"
+MAX_RECENT = 8
+CLOSE_WAIT_S = 10.0
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings, db_url: str | None = None):
+        super().__init__()
+        self.settings = settings
+        self.db_url = db_url
+        self.handle = None
+        self.jobs: set[Job] = set()
+        self.run_job: Job | None = None
+        self.closing = False
+        self.setAcceptDrops(True)
+        self.setWindowTitle(APP_TITLE)
+
+        self.model_page = ModelPage()
+        self.run_settings = RunSettingsPage()
+        self.dashboard = Dashboard()
+        self.history = HistoryPage(db_url)
+        self.compare_page = ComparePage(db_url)
+        self.pages = {"Model": self.model_page, "Run settings": self.run_settings, "Dashboard": self.dashboard,
+                      "History": self.history, "Compare": self.compare_page}
+        self.nav = QListWidget()
+        self.nav.addItems(list(self.pages))
+        self.nav.setFixedWidth(150)
+        self.nav.setStyleSheet("QListWidget::item { padding: 6px 4px; }")
+        self.stack = QStackedWidget()
+        for page in self.pages.values():
+            self.stack.addWidget(page)
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.addWidget(self.nav)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self.actions = ActionRegistry(self, {
+            "open": self.choose_model, "run": self.start_run, "stop": self.stop_run,
+            "compare": lambda: self.history._compare_selected(), "data_folder": self.open_data_folder,
+            "about": self.show_about, "quit": self.close,
+        })
+        self._build_menus()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setRange(0, 1000)
+        self.progress.hide()
+        self.state = QLabel("Ready")
+        self.statusBar().addWidget(self.state, 1)
+        self.statusBar().addPermanentWidget(self.progress)
+
+        self.model_page.open_requested.connect(self.choose_model)
+        for page in (self.history, self.compare_page):
+            page.run_jobs.connect(self.start_job)
+        self.history.compare_runs.connect(self._compare)
+        self.history.open_run.connect(self.open_saved_run)
+
+        self.run_settings.restore(settings)
+        if settings.value("window/geometry") is not None:
+            self.restoreGeometry(settings.value("window/geometry"))
+        else:
+            self.resize(1280, 860)
+        self._set_running(False)
+        self.nav.setCurrentRow(0)
+
+    # -- start-up --------------------------------------------------------------------------------------------
+    def start(self, model: str | None) -> None:
+        """Opens `model` (else the last one, else the built-in sample) and discovers devices, both off the GUI thread."""
+        last = self.settings.value("model/last")
+        chosen = model or (last if last and Path(str(last).split(":")[0]).exists() else session.sample_models()["transformer"])
+        self.open_model(chosen)
+        self.start_job("devices", lambda cancel, progress: session.list_devices(), self.run_settings.set_devices,
+                       show_progress=False)
+        self.history.refresh()
+
+    # -- jobs ------------------------------------------------------------------------------------------------
+    def start_job(self, name: str, work, on_success: Callable, on_failure: Callable | None = None,
+                  show_progress: bool = True) -> Job:
+        job = Job(name, work, self)
+        self.jobs.add(job)
+        job.succeeded.connect(on_success)
+        job.failed.connect(lambda message, details: self._job_failed(name, message, details, on_failure))
+        job.finished.connect(lambda: self._job_finished(job))
+        if show_progress:
+            job.progressed.connect(self._show_progress)
+            self.progress.setValue(0)
+            self.progress.show()
+        job.start()
+        return job
+
+    def busy(self) -> bool:
+        return any(job.running for job in self.jobs) or bool(self.jobs)
+
+    def _job_finished(self, job: Job) -> None:
+        self.jobs.discard(job)
+        if not any(j is not self.run_job for j in self.jobs) and self.run_job is None:
+            self.progress.hide()
+
+    def _job_failed(self, name: str, message: str, details: str, on_failure: Callable | None) -> None:
+        if on_failure is not None:
+            on_failure(message)
+        show_error(self, f"{name.capitalize()} failed", message, details)
+
+    def _show_progress(self, fraction: float, message: str) -> None:
+        self.progress.setValue(int(fraction * 1000))
+        self.state.setText(message)
+
+    # -- model -----------------------------------------------------------------------------------------------
+    def choose_model(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", "", "Models (*.onnx *.pt *.pt2 *.pth *.ts);;All files (*)")
+        if path:
+            self.open_model(path)
+
+    def open_model(self, location: str) -> None:
+        self.state.setText(f"Opening {Path(location).name}…")
+        self.start_job("open", lambda cancel, progress: session.open_model(location), self._model_opened)
+
+    def _model_opened(self, handle) -> None:
+        self.handle = handle
+        self.model_page.show_model(handle)
+        self.settings.setValue("model/last", str(handle.path))
+        recent = [str(handle.path)] + [p for p in (self.settings.value("model/recent") or []) if p != str(handle.path)]
+        self.settings.setValue("model/recent", recent[:MAX_RECENT])
+        self._fill_recent_menu()
+        self._set_running(False)
+        self.state.setText(f"Opened {handle.name}")
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.open_model(urls[0].toLocalFile())
+            event.acceptProposedAction()
+
+    # -- run -------------------------------------------------------------------------------------------------
+    def start_run(self) -> None:
+        if self.handle is None or self.run_job is not None:
+            return
+        try:
+            request = session.BenchRequest(
+                model=str(self.handle.path) if not self.handle.factory_function
+                else f"{self.handle.path}:{self.handle.factory_function}",
+                backend=self.run_settings.backend_name, device=self.run_settings.device_id,
+                options=self.run_settings.backend_options(), settings=self.run_settings.benchmark_settings(),
+                inputs=self.model_page.input_request(self.run_settings.batch.value()),
+                telemetry_hz=self.run_settings.telemetry_hz.value() or None, db_url=self.db_url,
+            )
+        except Exception as error:  # bad settings (a malformed shape) get the same dialog as any failure
+            show_error(self, "Run settings", " ".join(str(error).split()))
+            return
+        self.run_settings.save(self.settings)
+        feed = session.LiveFeed()
+        self.dashboard.attach(feed, self.run_settings.batch.value(), f"Running {self.handle.name} on {request.device}…")
+        self.nav.setCurrentRow(list(self.pages).index("Dashboard"))
+        self.run_job = self.start_job("run", lambda cancel, progress: session.benchmark(
+            request, cancel=cancel, progress=progress, live=feed), self._run_done, self._run_failed)
+        self._set_running(True)
+
+    def stop_run(self) -> None:
+        if self.run_job is not None:
+            self.run_job.stop()
+            self.state.setText("Stopping…")
+
+    def _run_done(self, report) -> None:
+        result = report.result
+        saved = f"saved as run {report.run_id}" if report.run_id else f"NOT saved: {report.save_error}"
+        self.dashboard.detach(f"{result.status}: {result.stats.count} iterations, "
+                              f"p50 {result.stats.percentiles_ms['p50'] or 0:.3f} ms; {saved}")
+        if report.save_error:
+            show_error(self, "Run not saved", f"The run was measured but not saved: {report.save_error}",
+                       f"Its samples were written to {report.unsaved_export}" if report.unsaved_export else "")
+        self._end_run(f"Run {result.status}")
+
+    def _run_failed(self, message: str) -> None:
+        self.dashboard.detach(f"failed: {message}")
+        self._end_run("Run failed")
+
+    def _end_run(self, text: str) -> None:
+        self.run_job = None
+        self._set_running(False)
+        self.state.setText(text)
+        if not self.closing:
+            self.history.refresh()
+
+    def _set_running(self, running: bool) -> None:
+        self.actions["run"].setEnabled(not running and self.handle is not None)
+        self.actions["stop"].setEnabled(running)
+        name = self.handle.name if self.handle else "no model"
+        self.setWindowTitle(f"{name} — {APP_TITLE}" + (" [running]" if running else ""))
+
+    # -- history and compare ---------------------------------------------------------------------------------
+    def _compare(self, run_ids: list[int]) -> None:
+        self.compare_page.compare(run_ids)
+        self.nav.setCurrentRow(list(self.pages).index("Compare"))
+
+    def open_saved_run(self, run_id: int) -> None:
+        url = self.db_url
+        self.start_job("open run", lambda cancel, progress: session.load_run(url, run_id, telemetry=True),
+                       self._show_saved_run)
+
+    def _show_saved_run(self, data) -> None:
+        self.dashboard.show_saved(data)
+        self.nav.setCurrentRow(list(self.pages).index("Dashboard"))
+
+    # -- menus -----------------------------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for action_id in ("open", "run", "stop", "compare"):
+            toolbar.addAction(self.actions[action_id])
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(self.actions["open"])
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self._fill_recent_menu()
+        file_menu.addSeparator()
+        file_menu.addAction(self.actions["data_folder"])
+        file_menu.addAction(self.actions["quit"])
+        run_menu = self.menuBar().addMenu("&Run")
+        for action_id in ("run", "stop", "compare"):
+            run_menu.addAction(self.actions[action_id])
+        view_menu = self.menuBar().addMenu("&View")
+        theme_menu = view_menu.addMenu("&Theme")
+        group = QActionGroup(self)
+        current = self.settings.value("view/theme", "system")
+        for theme in THEMES:
+            action = theme_menu.addAction(theme.capitalize())
+            action.setCheckable(True)
+            action.setChecked(theme == current)
+            action.triggered.connect(lambda _=False, t=theme: self.set_theme(t))
+            group.addAction(action)
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self.actions["about"])
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.value("model/recent") or []
+        for path in recent:
+            self.recent_menu.addAction(path, lambda p=path: self.open_model(p))
+        self.recent_menu.setEnabled(bool(recent))
+
+    def set_theme(self, theme: str) -> None:
+        self.settings.setValue("view/theme", theme)
+        apply_theme(QApplication.instance(), theme)
+        for plot in self.findChildren(pg.PlotWidget):
+            plot.setBackground(plot_background())
+            plot.getPlotItem().titleLabel.setText(plot.getPlotItem().titleLabel.text, color=plot_foreground())
+
+    def open_data_folder(self) -> None:
+        from storage import resolve_database_url
+
+        url = resolve_database_url(self.db_url)
+        if url.get_backend_name() != "sqlite":
+            QMessageBox.information(self, "Data folder", f"Runs are stored on a server: {url.render_as_string()}")
+            return
+        folder = Path(url.database).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, f"About {APP_TITLE}", about_text())
+
+    # -- closing ---------------------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.run_job is not None:
+            answer = QMessageBox.question(self, "A run is in progress",
+                                          "Stop the run and quit? It is saved as cancelled with what it measured.")
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+            self.run_job.stop()
+        self.closing = True
+        for job in list(self.jobs):
+            job.wait(CLOSE_WAIT_S)
+        self.dashboard.timer.stop()
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.run_settings.save(self.settings)
+        event.accept()
+
+
+def about_text() -> str:
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return (f"<b>{APP_TITLE}</b> {__version__}<br>torch {version('torch')}<br>onnxruntime {version('onnxruntime')}"
+            f"<br>Qt {qVersion()} (PySide6 {version('PySide6-Essentials')})<br>pyqtgraph {pg.__version__}")
