@@ -1,7 +1,8 @@
-"""Incremental figures for live views: rolling latency percentiles, throughput and power, per refresh.
+"""Incremental figures for live views: rolling latency percentiles, throughput, power, and plot decimation.
 
 Qt-free so it is tested on its own. Each update only looks at samples that arrived since the
-last one, so a refresh stays cheap with an hour of backlog (DESIGN §3: the GUI timer takes
+last one, and plots receive at most a few thousand points (a min/max envelope of what is in
+view), so a refresh stays cheap with an hour of backlog (DESIGN §3: the GUI timer takes
 snapshots; nothing here runs per sample).
 """
 
@@ -11,9 +12,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.samples import SampleBuffer
+
 ROLLING_BLOCK = 100  # latency samples per rolling-percentile point
 THROUGHPUT_BIN_S = 0.5
 RECENT_SAMPLES = 1000  # the "current" p50/p99 tiles look at the last this many samples
+MAX_PLOT_POINTS = 1200  # a min/max pair per two pixel columns of a wide plot: beyond this a curve shows its envelope
+
+
+class GrowingColumns:
+    """Float columns that grow by doubling, so appending is amortised O(1) and reading is a view."""
+
+    def __init__(self, columns: int, capacity: int = 1024):
+        self._data = np.empty((capacity, columns))
+        self.count = 0
+
+    def extend(self, rows: np.ndarray) -> None:
+        needed = self.count + len(rows)
+        if needed > len(self._data):
+            grown = np.empty((max(needed, 2 * len(self._data)), self._data.shape[1]))
+            grown[: self.count] = self._data[: self.count]
+            self._data = grown
+        self._data[self.count:needed] = rows
+        self.count = needed
+
+    def column(self, index: int) -> np.ndarray:
+        return self._data[: self.count, index]
 
 
 @dataclass
@@ -31,57 +55,70 @@ class LatencyView:
 
 
 class LatencyTracker:
-    """Turns growing (starts_ns, latencies_ns) snapshots into plot-ready arrays without rescanning old samples."""
+    """Turns a growing SampleBuffer into plot-ready arrays without rescanning old samples."""
 
     def __init__(self, batch_size: int = 1, origin_ns: int | None = None):
         self.batch_size = batch_size
         self.origin_ns = origin_ns
-        self._count = 0
-        self._x = np.empty(0)
-        self._ms = np.empty(0)
-        self._rolling: list[tuple[float, float, float]] = []
+        self._samples = GrowingColumns(2)  # x (s), latency (ms)
+        self._rolling = GrowingColumns(3)  # x (s), p50, p99
         self._bins = np.zeros(0, dtype=np.int64)
 
-    def update(self, starts_ns: np.ndarray, latencies_ns: np.ndarray) -> LatencyView:
-        """`starts_ns`/`latencies_ns` hold every sample so far (a snapshot); only the new tail is processed."""
-        if self.origin_ns is None and len(starts_ns):
-            self.origin_ns = int(starts_ns[0])
-        new = slice(self._count, len(starts_ns))
-        if new.start < new.stop:
-            x_new = (starts_ns[new] - self.origin_ns) / 1e9
-            self._x = np.concatenate((self._x, x_new))
-            self._ms = np.concatenate((self._ms, latencies_ns[new] / 1e6))
-            self._count = len(starts_ns)
+    def update(self, buffer: SampleBuffer) -> LatencyView:
+        starts_ns, latencies_ns = buffer.snapshot(since=self._samples.count)
+        if len(starts_ns):
+            if self.origin_ns is None:
+                self.origin_ns = int(starts_ns[0])
+            x_new = (starts_ns - self.origin_ns) / 1e9
+            self._samples.extend(np.column_stack((x_new, latencies_ns / 1e6)))
             self._add_rolling_blocks()
             self._add_to_bins(x_new)
         return self.view()
 
     def view(self) -> LatencyView:
-        rolling = np.array(self._rolling).reshape(-1, 3)
-        recent = self._ms[-RECENT_SAMPLES:]
+        x, ms = self._samples.column(0), self._samples.column(1)
+        recent = ms[-RECENT_SAMPLES:]
         complete_bins = max(len(self._bins) - 1, 0)  # the last bin is still filling
         rates = self._bins[:complete_bins] * self.batch_size / THROUGHPUT_BIN_S
         p50, p99 = (np.percentile(recent, [50, 99]) if recent.size else (None, None))
         return LatencyView(
-            self._x, self._ms, rolling[:, 0], rolling[:, 1], rolling[:, 2],
+            x, ms, self._rolling.column(0), self._rolling.column(1), self._rolling.column(2),
             (np.arange(complete_bins) + 1.0) * THROUGHPUT_BIN_S, rates,
             None if p50 is None else float(p50), None if p99 is None else float(p99),
             float(rates[-1]) if rates.size else None,
         )
 
     def _add_rolling_blocks(self) -> None:
-        done = len(self._rolling) * ROLLING_BLOCK
-        while done + ROLLING_BLOCK <= self._count:
-            block = self._ms[done:done + ROLLING_BLOCK]
-            p50, p99 = np.percentile(block, [50, 99])
-            self._rolling.append((float(self._x[done + ROLLING_BLOCK - 1]), float(p50), float(p99)))
-            done += ROLLING_BLOCK
+        done = self._rolling.count * ROLLING_BLOCK
+        complete = (self._samples.count - done) // ROLLING_BLOCK
+        if complete:
+            blocks = self._samples.column(1)[done:done + complete * ROLLING_BLOCK].reshape(complete, ROLLING_BLOCK)
+            p50, p99 = np.percentile(blocks, [50, 99], axis=1)
+            ends = self._samples.column(0)[done + ROLLING_BLOCK - 1:done + complete * ROLLING_BLOCK:ROLLING_BLOCK]
+            self._rolling.extend(np.column_stack((ends, p50, p99)))
 
     def _add_to_bins(self, x_new: np.ndarray) -> None:
         counts = np.bincount((x_new / THROUGHPUT_BIN_S).astype(np.int64))
         if len(counts) > len(self._bins):
             self._bins = np.concatenate((self._bins, np.zeros(len(counts) - len(self._bins), dtype=np.int64)))
         self._bins[: len(counts)] += counts
+
+
+def in_view(x: np.ndarray, y: np.ndarray, x_range: tuple[float, float] | None = None,
+            max_points: int = MAX_PLOT_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """What a curve should draw for `x_range` (None: everything): the raw points when few enough, else the
+    min and max of each of max_points/2 consecutive blocks, so spikes stay visible (peak decimation)."""
+    if x_range is not None and len(x):
+        lo, hi = np.searchsorted(x, x_range[0], side="left"), np.searchsorted(x, x_range[1], side="right")
+        x, y = x[max(lo - 1, 0):hi + 1], y[max(lo - 1, 0):hi + 1]
+    if len(x) <= max_points:
+        return x, y
+    block = -(-len(x) // (max_points // 2))
+    whole = len(x) // block * block
+    rows_x, rows_y = x[:whole].reshape(-1, block), y[:whole].reshape(-1, block)
+    envelope_x = np.repeat(rows_x[:, [0, -1]].mean(axis=1), 2)
+    envelope_y = np.column_stack((rows_y.min(axis=1), rows_y.max(axis=1))).ravel()
+    return np.concatenate((envelope_x, x[whole:])), np.concatenate((envelope_y, y[whole:]))
 
 
 def power_from_energy(t_ns: np.ndarray, joules: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

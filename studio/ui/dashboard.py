@@ -18,7 +18,7 @@ from profilers.metrics import MetricKind, MetricSpec, UnavailableMetric
 from profilers.ring_buffer import MetricSeries
 from profilers.sampler import TelemetrySnapshot
 from profilers.throttle import detect_throttling
-from studio.live_metrics import LatencyTracker, power_from_energy
+from studio.live_metrics import LatencyTracker, LatencyView, in_view, power_from_energy
 from studio.session import LiveFeed
 from studio.ui.theme import SERIES_COLOURS, plot_background, plot_foreground
 
@@ -28,6 +28,9 @@ PLOT_MIN_HEIGHT = 90
 UNAVAILABLE_HEIGHT = 90
 QWIDGETSIZE_MAX = (1 << 24) - 1
 THROTTLE_CHECK_EVERY = 30  # refreshes (about once a second)
+X_GROWTH = 1.5  # while following a run, the time axis jumps ahead by this factor instead of scrolling every frame
+MIN_X_SPAN_S = 10.0
+THROTTLE_OVERLAP_NS = 2_000_000_000  # re-check a little of the last window, so events across the boundary join up
 TEMPERATURE_METRICS = (metrics.TEMPERATURE,)
 CLOCK_METRICS = (metrics.SM_CLOCK, metrics.FREQUENCY)
 
@@ -61,9 +64,9 @@ class PlotPanel(QStackedWidget):
         self.plot = pg.PlotWidget(background=plot_background())
         self.plot.setTitle(title, color=plot_foreground())
         self.plot.setLabel("left", unit)
-        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        # No grid on live plots: its translucent lines cost ~85 ms a frame under software rendering.
         self.plot.setClipToView(True)
-        self.plot.setDownsampling(auto=True, mode="peak")
+        self.plot.setDownsampling(auto=True, mode="peak")  # curves also arrive pre-decimated: see live_metrics.in_view
         legend_background = plot_background()
         legend_background.setAlpha(200)
         self.plot.addLegend(offset=(-10, 10), brush=pg.mkBrush(legend_background), labelTextColor=plot_foreground())
@@ -74,6 +77,7 @@ class PlotPanel(QStackedWidget):
         self.addWidget(self.plot)
         self.addWidget(self.reason)
         self.curves: dict[str, pg.PlotDataItem] = {}
+
 
     def curve(self, name: str, **style) -> pg.PlotDataItem:
         if name not in self.curves:
@@ -96,6 +100,10 @@ class Dashboard(QWidget):
         super().__init__(parent)
         self.feed: LiveFeed | None = None
         self.tracker = LatencyTracker()
+        self._last_view: LatencyView | None = None
+        self._telemetry: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+        self._drawn: dict[tuple[str, str], tuple] = {}
+        self._throttle_checked_ns: int | None = None
         self._refreshes = 0
         self._shaded: set[tuple[str, int]] = set()
         self.timer = QTimer(self)
@@ -118,12 +126,19 @@ class Dashboard(QWidget):
         self.panels = (self.latency, self.throughput, self.power, self.temperature, self.clock)
         for panel in self.panels[1:]:
             panel.plot.setXLink(self.latency.plot)
-        for panel in self.panels:
-            panel.plot.setLabel("bottom", "run time", units="s")
+        for panel in self.panels[:-1]:
+            panel.plot.hideAxis("bottom")  # one shared time axis, at the bottom: fewer axes to redraw
+        self.panels[-1].plot.setLabel("bottom", "run time", units="s")
+        self.view_box = self.latency.plot.getViewBox()
+        self.view_box.disableAutoRange(axis=pg.ViewBox.XAxis)
+        self.view_box.sigRangeChangedManually.connect(self._stop_following)
+        self.following = True
+        self._x_max = MIN_X_SPAN_S
         self.latency_curve = self.latency.curve("latency", colour=SERIES_COLOURS[0])
         self.p50_curve = self.latency.curve("rolling p50", colour=SERIES_COLOURS[2], width=2)
         self.p99_curve = self.latency.curve("rolling p99", colour=SERIES_COLOURS[3], width=2)
         self.throughput_curve = self.throughput.curve("items/s")
+        self.latency.plot.getViewBox().sigXRangeChanged.connect(self._draw_in_view)
 
         self.status = QLabel("No run yet: press Run (Ctrl+R).")
         layout = QVBoxLayout(self)
@@ -137,6 +152,13 @@ class Dashboard(QWidget):
         """Starts showing a run that is about to begin; the previous run's curves are cleared."""
         self.feed = feed
         self.tracker = LatencyTracker(batch_size)
+        self.following = True
+        self._x_max = MIN_X_SPAN_S
+        self.view_box.setXRange(0, self._x_max, padding=0)
+        self._last_view = None
+        self._telemetry = {}
+        self._drawn = {}
+        self._throttle_checked_ns = None
         self._refreshes = 0
         self._shaded.clear()
         for panel in self.panels:
@@ -169,11 +191,9 @@ class Dashboard(QWidget):
         if self.feed is None:
             return
         self._refreshes += 1
-        view = self.tracker.update(*self.feed.samples.snapshot())
-        self.latency_curve.setData(view.x_s, view.latency_ms)
-        self.p50_curve.setData(view.rolling_x_s, view.rolling_p50_ms)
-        self.p99_curve.setData(view.rolling_x_s, view.rolling_p99_ms)
-        self.throughput_curve.setData(view.throughput_x_s, view.throughput_per_s)
+        view = self.tracker.update(self.feed.samples)
+        self._last_view = view
+        self._follow(view)
         self.tiles["p50"].show_value(_ms(view.recent_p50_ms), "last 1000 iterations")
         self.tiles["p99"].show_value(_ms(view.recent_p99_ms), "last 1000 iterations")
         rate = view.recent_throughput_per_s
@@ -181,6 +201,7 @@ class Dashboard(QWidget):
         sampler = self.feed.sampler
         if sampler is not None and self.tracker.origin_ns is not None:
             self._show_telemetry(sampler.snapshot(), rate)
+        self._draw_in_view()
 
     def _show_telemetry(self, snapshot, items_per_s: float | None) -> None:
         origin = self.tracker.origin_ns
@@ -196,8 +217,7 @@ class Dashboard(QWidget):
                 panel.show_unavailable(title, reasons or ["no source on this machine reports it"])
                 continue
             panel.show_plot()
-            for device, (t_ns, values) in series.items():
-                panel.curve(device).setData((t_ns - origin) / 1e9, values)
+            self._telemetry[title.lower()] = {device: ((t_ns - origin) / 1e9, values) for device, (t_ns, values) in series.items()}
         watts = sum(values[-1] for _, values in power.values() if len(values))
         self.tiles["power"].show_value(f"{watts:.1f} W" if power else "unavailable",
                                        ", ".join(power) if power else _reason(unavailable, metrics.ENERGY))
@@ -213,6 +233,35 @@ class Dashboard(QWidget):
         if self._refreshes % THROTTLE_CHECK_EVERY == 0:
             self._shade_throttling(snapshot)
 
+    def _follow(self, view: LatencyView) -> None:
+        """While following, the time axis jumps ahead in steps: redrawing axes every frame is what costs most."""
+        if self.view_box.autoRangeEnabled()[0]:  # the plot's "A" button: follow the run again, in steps
+            self.following = True
+            self.view_box.disableAutoRange(axis=pg.ViewBox.XAxis)
+        if self.following and len(view.x_s) and view.x_s[-1] > self._x_max:
+            self._x_max = max(MIN_X_SPAN_S, float(view.x_s[-1]) * X_GROWTH)
+            self.view_box.setXRange(0, self._x_max, padding=0)
+
+    def _stop_following(self, *_args) -> None:
+        self.following = False  # the user zoomed or panned; the plot's "A" button resumes following
+
+    def _draw_in_view(self, *_args) -> None:
+        """Hands each curve only what the visible range needs (a few thousand points, spikes kept)."""
+        view = self._last_view
+        if view is None:
+            return
+        x_range = None if self.following else tuple(self.view_box.viewRange()[0])
+        for curve, x, y in ((self.latency_curve, view.x_s, view.latency_ms),
+                            (self.p50_curve, view.rolling_x_s, view.rolling_p50_ms),
+                            (self.p99_curve, view.rolling_x_s, view.rolling_p99_ms),
+                            (self.throughput_curve, view.throughput_x_s, view.throughput_per_s)):
+            curve.setData(*in_view(x, y, x_range), skipFiniteCheck=True)
+        for panel, series in self._telemetry.items():
+            for device, (x, y) in series.items():
+                if self._drawn.get((panel, device)) != (len(x), x_range):  # telemetry comes at 10 Hz, not per frame
+                    getattr(self, panel).curve(device).setData(*in_view(x, y, x_range), skipFiniteCheck=True)
+                    self._drawn[(panel, device)] = (len(x), x_range)
+
     @staticmethod
     def _device_series(snapshot, names, derive_power: bool = False) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         found = {}
@@ -227,8 +276,13 @@ class Dashboard(QWidget):
         return found
 
     def _shade_throttling(self, snapshot) -> None:
+        """Checks only what arrived since the last check (plus a little overlap), never the whole run again."""
         origin = self.tracker.origin_ns
-        summary = detect_throttling(snapshot.specs, snapshot.series, origin, snapshot.taken_ns)
+        start = origin if self._throttle_checked_ns is None else max(origin, self._throttle_checked_ns - THROTTLE_OVERLAP_NS)
+        if snapshot.taken_ns <= start:
+            return
+        summary = detect_throttling(snapshot.specs, snapshot.series, start, snapshot.taken_ns)
+        self._throttle_checked_ns = snapshot.taken_ns
         for event in summary.events:
             key = (event.device, event.start_ns)
             if key in self._shaded:
