@@ -11,50 +11,63 @@ Independent of `engine` and `profilers`: plain values in, plain values out. Typi
         db.runs.compare([record.id, other_id]).to_dict()
 """
 
-from storage.catalog import Catalog
-from storage.comparison import ComparedRun, Comparison, EnergyRow, PairwiseResult, compare_runs
-from storage.database import Database, default_database_path, open_database, resolve_database_url
-from storage.errors import (
-    ComparisonError,
-    DatabaseCorruptError,
-    DatabaseFullError,
-    DatabaseLockedError,
-    DatabaseReadOnlyError,
-    DatabaseSchemaTooNewError,
-    DatabaseUnavailableError,
-    ExportError,
-    NotAStudioDatabaseError,
-    RunNotFoundError,
-    RunStateError,
-    StorageError,
-)
-from storage.exporting import export_run_data
-from storage.latency_statistics import LatencyStatistics, latency_statistics
-from storage.records import (
-    ArtifactInfo,
-    EnergyFigure,
-    ExportedFile,
-    LatencySamples,
-    ModelInfo,
-    RunData,
-    RunFilter,
-    RunPage,
-    RunRecord,
-    RunStart,
-    StoredModel,
-    TelemetrySeries,
-)
-from storage.recovery import move_database_aside
-from storage.runs import RunRepository
-from storage.schema import RUN_STATUSES
-from storage.writer import RunWriter
+import importlib
 
-__all__ = [
-    "ArtifactInfo", "Catalog", "Comparison", "ComparedRun", "ComparisonError", "Database", "DatabaseCorruptError",
-    "DatabaseFullError", "DatabaseLockedError", "DatabaseReadOnlyError", "DatabaseSchemaTooNewError",
-    "DatabaseUnavailableError", "EnergyFigure", "EnergyRow", "ExportError", "ExportedFile", "LatencySamples",
-    "LatencyStatistics", "ModelInfo", "NotAStudioDatabaseError", "PairwiseResult", "RUN_STATUSES", "RunData",
-    "RunFilter", "RunNotFoundError", "RunPage", "RunRecord", "RunRepository", "RunStart", "RunStateError",
-    "RunWriter", "StorageError", "StoredModel", "TelemetrySeries", "compare_runs", "default_database_path",
-    "export_run_data", "latency_statistics", "move_database_aside", "open_database", "resolve_database_url",
-]
+_HOMES = {
+    "Catalog": "storage.catalog",
+    "ComparedRun": "storage.comparison",
+    "Comparison": "storage.comparison",
+    "EnergyRow": "storage.comparison",
+    "PairwiseResult": "storage.comparison",
+    "compare_runs": "storage.comparison",
+    "Database": "storage.database",
+    "default_database_path": "storage.database",
+    "open_database": "storage.database",
+    "resolve_database_url": "storage.database",
+    "ComparisonError": "storage.errors",
+    "DatabaseCorruptError": "storage.errors",
+    "DatabaseFullError": "storage.errors",
+    "DatabaseLockedError": "storage.errors",
+    "DatabaseReadOnlyError": "storage.errors",
+    "DatabaseSchemaTooNewError": "storage.errors",
+    "DatabaseUnavailableError": "storage.errors",
+    "ExportError": "storage.errors",
+    "NotAStudioDatabaseError": "storage.errors",
+    "RunNotFoundError": "storage.errors",
+    "RunStateError": "storage.errors",
+    "StorageError": "storage.errors",
+    "export_run_data": "storage.exporting",
+    "LatencyStatistics": "storage.latency_statistics",
+    "latency_statistics": "storage.latency_statistics",
+    "ArtifactInfo": "storage.records",
+    "EnergyFigure": "storage.records",
+    "ExportedFile": "storage.records",
+    "LatencySamples": "storage.records",
+    "ModelInfo": "storage.records",
+    "RunData": "storage.records",
+    "RunFilter": "storage.records",
+    "RunPage": "storage.records",
+    "RunRecord": "storage.records",
+    "RunStart": "storage.records",
+    "StoredModel": "storage.records",
+    "TelemetrySeries": "storage.records",
+    "move_database_aside": "storage.recovery",
+    "RunRepository": "storage.runs",
+    "RUN_STATUSES": "storage.statuses",
+    "FINISHED_STATUSES": "storage.statuses",
+    "RunWriter": "storage.writer",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    """Imports a public name from its module on first use (PEP 562); SQLAlchemy loads only when needed."""
+    if name not in _HOMES:
+        raise AttributeError(f"module 'storage' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from storage.schema import RUN_STATUSES
+from storage.statuses import RUN_STATUSES
 
 
 @dataclass(frozen=True)

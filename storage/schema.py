@@ -32,8 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-RUN_STATUSES = ("running", "completed", "cancelled", "failed", "interrupted")
-FINISHED_STATUSES = ("completed", "cancelled", "failed", "interrupted")
+from storage.statuses import FINISHED_STATUSES, RUN_STATUSES  # noqa: F401 (re-exported for the schema's users)
+
 
 # Stable constraint names so later migrations can drop or alter constraints on every backend (SQLite included).
 NAMING_CONVENTION = {

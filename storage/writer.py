@@ -31,7 +31,8 @@ from storage.sample_memory import (
     as_latency_columns,
     as_telemetry_columns,
 )
-from storage.schema import FINISHED_STATUSES, LatencyChunkRow, RunRow, TelemetryChunkRow
+from storage.schema import LatencyChunkRow, RunRow, TelemetryChunkRow
+from storage.statuses import FINISHED_STATUSES
 
 if TYPE_CHECKING:
     from storage.database import Database

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 from engine.environment import fingerprint
 from engine.samples import SampleBuffer
 from profilers.sampler import TelemetryReading
-from storage import Database, EnergyFigure, ModelInfo, RunRecord, RunStart, RunWriter
+from storage import EnergyFigure, ModelInfo, RunStart
 
 if TYPE_CHECKING:
+    from storage import Database, RunRecord, RunWriter
     from studio.session import BenchPlan
 
 FORWARD_INTERVAL_S = 0.25  # the writer flushes at least every 0.5 s; samples reach it twice as often

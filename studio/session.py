@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import numpy as np
@@ -29,21 +30,13 @@ from profilers.errors import TelemetryError
 from profilers.energy import IdleBaseline, measure_idle_baseline
 from profilers.run_summary import summarize_snapshot
 from profilers.sampler import DEFAULT_HZ, MAX_HZ, MIN_HZ, TelemetrySampler, TelemetrySnapshot
-from storage import (
-    Comparison,
-    Database,
-    ExportedFile,
-    RunData,
-    RunFilter,
-    RunPage,
-    StorageError,
-    export_run_data,
-    move_database_aside,
-    open_database,
-    resolve_database_url,
-)
+import storage
+from storage import StorageError
 from studio import __version__
 from studio.run_recording import RunRecording
+
+if TYPE_CHECKING:  # storage's database code loads on first use, keeping start-up quick
+    from storage import Comparison, Database, ExportedFile, RunData, RunFilter, RunPage
 from studio.resources import SAMPLE_MODELS, sample_model_path
 
 BENCH_SCHEMA_VERSION = 1
@@ -229,7 +222,7 @@ def _save(report: BenchReport, recording: RunRecording) -> BenchReport:
     except StorageError as error:
         fallback = Path(tempfile.gettempdir()) / f"autoglm-unsaved-run-{recording.run_id}-{os.getpid()}.json"
         try:
-            export_run_data(recording.writer.snapshot(), fallback, "json")
+            storage.export_run_data(recording.writer.snapshot(), fallback, "json")
             exported = str(fallback)
         except StorageError:
             exported = None
@@ -238,7 +231,7 @@ def _save(report: BenchReport, recording: RunRecording) -> BenchReport:
 
 def open_store(url: str | None = None) -> Database:
     """The runs database at `url`, $AUTOGLM_STUDIO_DB or the default, migrated; crashed runs marked interrupted."""
-    return open_database(url)
+    return storage.open_database(url)
 
 
 def open_sampler(hz: float) -> TelemetrySampler:
@@ -354,7 +347,7 @@ def delete_run(db_url: str | None, run_id: int) -> None:
 
 def move_store_aside(db_url: str | None) -> Path:
     """Renames a damaged SQLite database (never deletes it) so a fresh one can be created."""
-    url = resolve_database_url(db_url)
+    url = storage.resolve_database_url(db_url)
     if url.get_backend_name() != "sqlite" or not url.database:
         raise StorageError(f"only a SQLite file can be moved aside; {url.render_as_string(hide_password=True)} is a server")
-    return move_database_aside(url.database)
+    return storage.move_database_aside(url.database)

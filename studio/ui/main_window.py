@@ -6,8 +6,7 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
-import pyqtgraph as pg
-from PySide6.QtCore import QSettings, Qt, QUrl, qVersion
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, qVersion
 from PySide6.QtGui import QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication, QHBoxLayout, QLabel, QListWidget, QMainWindow, QMessageBox, QProgressBar, QStackedWidget, QWidget,
@@ -15,8 +14,6 @@ from PySide6.QtWidgets import (
 
 from studio import __version__, session
 from studio.ui.actions import ActionRegistry
-from studio.ui.compare_page import ComparePage
-from studio.ui.dashboard import Dashboard
 from studio.ui.error_dialog import show_error
 from studio.ui.history_page import HistoryPage
 from studio.ui.jobs import Job
@@ -27,6 +24,7 @@ from studio.ui.theme import THEMES, apply_theme, plot_background, plot_foregroun
 APP_TITLE = "Open-AutoGLM Studio"
 MAX_RECENT = 8
 CLOSE_WAIT_S = 10.0
+STARTUP_DELAY_MS = 50  # long enough for the first paint to come first
 
 
 class MainWindow(QMainWindow):
@@ -43,11 +41,12 @@ class MainWindow(QMainWindow):
 
         self.model_page = ModelPage()
         self.run_settings = RunSettingsPage()
-        self.dashboard = Dashboard()
         self.history = HistoryPage(db_url)
-        self.compare_page = ComparePage(db_url)
-        self.pages = {"Model": self.model_page, "Run settings": self.run_settings, "Dashboard": self.dashboard,
-                      "History": self.history, "Compare": self.compare_page}
+        # The plot pages need pyqtgraph (~0.5 s to import): they are built just after the window first shows.
+        self.dashboard = None
+        self.compare_page = None
+        self.pages = {"Model": self.model_page, "Run settings": self.run_settings, "Dashboard": QLabel("Loading…"),
+                      "History": self.history, "Compare": QLabel("Loading…")}
         self.nav = QListWidget()
         self.nav.addItems(list(self.pages))
         self.nav.setFixedWidth(150)
@@ -77,8 +76,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.progress)
 
         self.model_page.open_requested.connect(self.choose_model)
-        for page in (self.history, self.compare_page):
-            page.run_jobs.connect(self.start_job)
+        self.history.run_jobs.connect(self.start_job)
         self.history.compare_runs.connect(self._compare)
         self.history.open_run.connect(self.open_saved_run)
 
@@ -92,13 +90,43 @@ class MainWindow(QMainWindow):
 
     # -- start-up --------------------------------------------------------------------------------------------
     def start(self, model: str | None) -> None:
-        """Opens `model` (else the last one, else the built-in sample) and discovers devices, both off the GUI thread."""
+        """Opens `model` (else the last one, else the built-in sample) and discovers devices, off the GUI thread.
+
+        All of it waits for the event loop, so the window paints first: worker threads importing onnx or
+        SQLAlchemy would otherwise compete with the first paint for the interpreter.
+        """
         last = self.settings.value("model/last")
         chosen = model or (last if last and Path(str(last).split(":")[0]).exists() else session.sample_models()["transformer"])
-        self.open_model(chosen)
+        self.state.setText("Starting…")
+        QTimer.singleShot(STARTUP_DELAY_MS, lambda: self._start_jobs(chosen))
+
+    def _start_jobs(self, model: str) -> None:
+        self.ensure_plot_pages()
+        self.open_model(model)
         self.start_job("devices", lambda cancel, progress: session.list_devices(), self.run_settings.set_devices,
                        show_progress=False)
         self.history.refresh()
+
+    def ensure_plot_pages(self) -> None:
+        if self.dashboard is not None:
+            return
+        from studio.ui.compare_page import ComparePage
+        from studio.ui.dashboard import Dashboard
+
+        self.dashboard = self._replace_page("Dashboard", Dashboard())
+        self.compare_page = self._replace_page("Compare", ComparePage(self.db_url))
+        self.compare_page.run_jobs.connect(self.start_job)
+
+    def _replace_page(self, name: str, page: QWidget) -> QWidget:
+        placeholder = self.pages[name]
+        index = self.stack.indexOf(placeholder)
+        current = self.stack.currentIndex()
+        self.stack.removeWidget(placeholder)
+        self.stack.insertWidget(index, page)
+        self.stack.setCurrentIndex(current)
+        placeholder.deleteLater()
+        self.pages[name] = page
+        return page
 
     # -- jobs ------------------------------------------------------------------------------------------------
     def start_job(self, name: str, work, on_success: Callable, on_failure: Callable | None = None,
@@ -168,6 +196,7 @@ class MainWindow(QMainWindow):
     def start_run(self) -> None:
         if self.handle is None or self.run_job is not None:
             return
+        self.ensure_plot_pages()
         try:
             request = session.BenchRequest(
                 model=str(self.handle.path) if not self.handle.factory_function
@@ -222,6 +251,7 @@ class MainWindow(QMainWindow):
 
     # -- history and compare ---------------------------------------------------------------------------------
     def _compare(self, run_ids: list[int]) -> None:
+        self.ensure_plot_pages()
         self.compare_page.compare(run_ids)
         self.nav.setCurrentRow(list(self.pages).index("Compare"))
 
@@ -231,6 +261,7 @@ class MainWindow(QMainWindow):
                        self._show_saved_run)
 
     def _show_saved_run(self, data) -> None:
+        self.ensure_plot_pages()
         self.dashboard.show_saved(data)
         self.nav.setCurrentRow(list(self.pages).index("Dashboard"))
 
@@ -272,6 +303,8 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(recent))
 
     def set_theme(self, theme: str) -> None:
+        import pyqtgraph as pg
+
         self.settings.setValue("view/theme", theme)
         apply_theme(QApplication.instance(), theme)
         for plot in self.findChildren(pg.PlotWidget):
@@ -304,13 +337,16 @@ class MainWindow(QMainWindow):
         self.closing = True
         for job in list(self.jobs):
             job.wait(CLOSE_WAIT_S)
-        self.dashboard.timer.stop()
+        if self.dashboard is not None:
+            self.dashboard.timer.stop()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.run_settings.save(self.settings)
         event.accept()
 
 
 def about_text() -> str:
+    import pyqtgraph as pg
+
     def version(name: str) -> str:
         try:
             return metadata.version(name)

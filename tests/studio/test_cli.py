@@ -183,7 +183,8 @@ def test_demo_runs_both_sample_models(capsys):
 
 
 def test_cli_start_does_not_import_heavy_runtimes():
-    script = "import sys, studio.cli; heavy = [m for m in ('torch', 'onnxruntime', 'onnx') if m in sys.modules]; print(heavy)"
+    script = ("import sys, studio.cli; heavy = [m for m in ('torch', 'onnxruntime', 'onnx', 'sqlalchemy', 'alembic', "
+              "'PySide6', 'pyqtgraph') if m in sys.modules]; print(heavy)")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True)
     assert result.stdout.strip() == "[]"
 

@@ -25,12 +25,14 @@ def window(qtbot, qapp, tmp_path, private_database):
     qtbot.addWidget(main)
     main.show()
     main.start(None)
-    qtbot.waitUntil(lambda: main.handle is not None and not main.jobs, timeout=JOB_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: main.handle is not None and not main.jobs and main.dashboard is not None,
+                    timeout=JOB_TIMEOUT_MS)
     yield main
     if main.run_job is not None:
         main.run_job.stop()
     qtbot.waitUntil(lambda: not main.jobs, timeout=JOB_TIMEOUT_MS)
-    main.dashboard.timer.stop()
+    if main.dashboard is not None:
+        main.dashboard.timer.stop()
     for dialog in QApplication.topLevelWidgets():
         if isinstance(dialog, QMessageBox):
             dialog.close()
