@@ -13,6 +13,10 @@ Independent of `engine` and `profilers`: plain values in, plain values out. Typi
 
 import importlib
 
+# Imported now because the function shares its module's name: a later import of the submodule would otherwise
+# leave the package attribute pointing at the module. It needs only numpy.
+from storage.latency_statistics import LatencyStatistics, latency_statistics
+
 _HOMES = {
     "Catalog": "storage.catalog",
     "ComparedRun": "storage.comparison",
@@ -37,8 +41,6 @@ _HOMES = {
     "RunStateError": "storage.errors",
     "StorageError": "storage.errors",
     "export_run_data": "storage.exporting",
-    "LatencyStatistics": "storage.latency_statistics",
-    "latency_statistics": "storage.latency_statistics",
     "ArtifactInfo": "storage.records",
     "EnergyFigure": "storage.records",
     "ExportedFile": "storage.records",
@@ -57,7 +59,7 @@ _HOMES = {
     "FINISHED_STATUSES": "storage.statuses",
     "RunWriter": "storage.writer",
 }
-__all__ = sorted(_HOMES)
+__all__ = sorted([*_HOMES, "LatencyStatistics", "latency_statistics"])
 
 
 def __getattr__(name: str):
