@@ -54,3 +54,19 @@ def first_line(error: BaseException) -> str:
     """The first line of a library's error message, for a one-line report (the chain keeps the rest)."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+class RecipeError(EngineError):
+    """An optimization recipe names an unknown option or a value outside its allowed range."""
+
+
+class CalibrationDataError(InputError):
+    """Calibration or accuracy data (.npz, folder of .npy/.npz) does not fit the model."""
+
+
+class OptimizationError(EngineError):
+    """An optimization pass could not run on this model, or failed while running."""
+
+
+class OptimizationCancelled(EngineError):
+    """The user stopped an optimization; nothing was written to the output path."""

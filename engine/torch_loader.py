@@ -14,7 +14,8 @@ from engine.errors import CorruptModelError, ModelLoadError, UnsupportedModelErr
 from engine.models import ModelFormat, ModelHandle, hash_files
 from engine.tensors import TensorSpec
 
-_SHAPE_NOTE = "{kind} records no input shapes; float32 is assumed and shapes come from --shape NAME=DIMS"
+_SHAPE_NOTE = ("{kind} records no input shapes or dtypes: shapes come from --shape NAME=DIMS, dtypes from "
+               "--inputs FILE.npz (synthetic inputs are float32)")
 
 
 def load_torch_file(path: Path, model_format: ModelFormat, *, trust_pickle: bool) -> ModelHandle:
@@ -163,7 +164,7 @@ def _describe_module(path, model_format, module, arguments, ops, note, *, truste
         format=model_format,
         sha256=sha256,
         size_bytes=size,
-        inputs=tuple(TensorSpec(name, "float32", None) for name in arguments),
+        inputs=tuple(TensorSpec(name, "unknown", None) for name in arguments),
         outputs=(TensorSpec("output", "unknown", None),),
         parameter_count=int(sum(p.numel() for p in module.parameters())),
         op_histogram=dict(ops),
