@@ -8,7 +8,8 @@ from importlib import metadata
 
 from engine.cpu_info import cpu_info
 
-FINGERPRINT_PACKAGES = ("numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "torch", "openvino")
+FINGERPRINT_PACKAGES = ("numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-genai",
+                        "torch", "transformers", "tokenizers", "safetensors", "bitsandbytes", "openvino")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ORT_NUM_THREADS")
 
 
