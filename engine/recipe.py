@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -253,6 +254,10 @@ class Recipe:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
+    def to_canonical_json(self) -> str:
+        """One spelling per recipe (sorted keys, no spaces), so equal recipes hash equal."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
     @classmethod
     def from_dict(cls, data: Any) -> Recipe:
         if not isinstance(data, dict):
@@ -284,4 +289,11 @@ class Recipe:
             raise RecipeError(f"{path}: {error}") from error
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
+        """Temp file beside the target, then rename: a failure never leaves a half-written recipe."""
+        target = Path(path)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            temporary.write_text(self.to_json() + "\n", encoding="utf-8")
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)

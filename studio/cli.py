@@ -22,6 +22,7 @@ from engine.backends import BACKEND_NAMES, BackendOptions
 from engine.backends.base import EXECUTION_MODES, GRAPH_OPTIMIZATION_LEVELS
 from engine.errors import EngineError, InputError
 from engine.inputs import InputRequest, parse_assignment, parse_dim_options, parse_shape_options
+from engine.recipe import CALIBRATION_METHODS, GRAPH_LEVELS, PRUNING_IMPORTANCES, Recipe
 from engine.runner import BenchmarkSettings
 from profilers.errors import TelemetryError
 from storage import RUN_STATUSES, DatabaseCorruptError, RunFilter, StorageError
@@ -29,6 +30,7 @@ from profilers.sampler import DEFAULT_HZ
 from studio import __version__, console, session
 
 EXIT_USAGE = 2
+QUANTIZE_CHOICES = {"dynamic": "dynamic_int8", "static": "static_int8", "fp16": "fp16", "auto": "auto"}
 EXIT_INTERNAL = 1
 PROG = "autoglm-studio"
 
@@ -70,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("--json", action="store_true", help="print one JSON object at the end instead of live text")
     monitor.set_defaults(handler=_monitor)
 
+    _add_optimize_command(commands, common)
     _add_runs_commands(commands, common)
     database = commands.add_parser("db", parents=[common], help="manage the runs database")
     database_commands = database.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser, required=True)
@@ -131,6 +134,91 @@ def _date(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"expected a day as YYYY-MM-DD, got {text!r}") from None
 
 
+def _add_input_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch", type=int, metavar="N", help="size of the batch dimension")
+    parser.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS", help="an input's full shape, e.g. input_ids=1x128")
+    parser.add_argument("--dim", action="append", default=[], metavar="NAME=N", help="a symbolic dim's size, e.g. sequence=256")
+    parser.add_argument("--inputs", metavar="FILE.npz", help="real inputs: an .npz whose keys are the input names")
+    parser.add_argument("--seed", type=int, default=0, help="seed for synthetic inputs (default 0)")
+
+
+def _input_request(args: argparse.Namespace) -> InputRequest:
+    if args.batch is not None and args.batch < 1:
+        raise InputError(f"--batch must be at least 1, got {args.batch}")
+    return InputRequest(shapes=parse_shape_options(args.shape), dims=parse_dim_options(args.dim), batch=args.batch,
+                        npz=Path(args.inputs) if args.inputs else None, seed=args.seed)
+
+
+def _add_optimize_command(commands, common: argparse.ArgumentParser) -> None:
+    optimize = commands.add_parser("optimize", parents=[common], help="prune, factorize and quantize a model, graded on fidelity")
+    optimize.add_argument("model", help="model file, or a factory given as path/to/file.py:function")
+    optimize.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="where the optimized model goes")
+    _add_input_options(optimize)
+    optimize.add_argument("--device", default="cpu", help="where candidates are timed (default cpu)")
+    optimize.add_argument("--threads", type=int, metavar="N", help="intra-op threads for timing (default 1)")
+    optimize.add_argument("--recipe", metavar="FILE.json", help="a saved recipe; the options below override it")
+    optimize.add_argument("--prune", choices=("structured", "unstructured"), help="channel/head pruning, or L1 sparsity")
+    optimize.add_argument("--prune-ratio", type=float, metavar="R", help="share of channels or weights removed (0-1)")
+    optimize.add_argument("--prune-importance", choices=PRUNING_IMPORTANCES, help="structured pruning criterion")
+    optimize.add_argument("--low-rank", type=float, metavar="R", help="SVD of Linear/MatMul weights keeping this rank ratio")
+    optimize.add_argument("--quantize", choices=tuple(QUANTIZE_CHOICES), help="INT8 (dynamic or static QDQ), FP16 or auto")
+    optimize.add_argument("--calibration", metavar="SRC", help="static INT8 calibration data: .npz or a folder of .npy/.npz")
+    optimize.add_argument("--calibration-samples", type=int, metavar="N", help="calibration samples (default 32)")
+    optimize.add_argument("--calibration-method", choices=CALIBRATION_METHODS)
+    optimize.add_argument("--per-channel", action="store_true", help="per-channel INT8 weights")
+    optimize.add_argument("--budget-cosine", type=float, metavar="X", help="minimum cosine similarity to the original")
+    optimize.add_argument("--budget-top1-disagreement", type=float, metavar="X", help="maximum share of changed top-1")
+    optimize.add_argument("--budget-relative-error", type=float, metavar="X", help="maximum relative L2 error")
+    optimize.add_argument("--graph-level", choices=GRAPH_LEVELS, help="ONNX Runtime graph optimization saved as a step")
+    optimize.add_argument("--accuracy-data", metavar="FILE.npz", help="inputs plus 'labels', for task accuracy")
+    optimize.add_argument("--compare-seconds", type=float, default=2.0, metavar="S",
+                          help="seconds per model and round for the before/after latency (0 skips it)")
+    optimize.add_argument("--no-save", action="store_true", help="do not record the optimized model in the database")
+    optimize.add_argument("--trust-pickle", action="store_true", help="allow unpickling a torch.save file (runs its code)")
+    optimize.add_argument("--json", action="store_true", help="print one JSON object")
+    optimize.set_defaults(handler=_optimize)
+
+
+def recipe_from_args(args: argparse.Namespace) -> Recipe:
+    """The recipe file (or defaults) with the command-line options laid over it, validated as a whole."""
+    data = (Recipe.load(args.recipe) if args.recipe else Recipe()).to_dict()
+    overrides = {
+        ("pruning", "method"): args.prune, ("pruning", "ratio"): args.prune_ratio,
+        ("pruning", "importance"): args.prune_importance,
+        ("low_rank", "method"): "rank_ratio" if args.low_rank is not None else None,
+        ("low_rank", "rank_ratio"): args.low_rank,
+        ("quantization", "method"): QUANTIZE_CHOICES.get(args.quantize),
+        ("quantization", "per_channel"): True if args.per_channel else None,
+        ("quantization", "calibration_method"): args.calibration_method,
+        ("calibration", "source"): args.calibration, ("calibration", "samples"): args.calibration_samples,
+        ("budget", "min_cosine"): args.budget_cosine, ("budget", "max_top1_disagreement"): args.budget_top1_disagreement,
+        ("budget", "max_relative_error"): args.budget_relative_error, ("graph", "level"): args.graph_level,
+    }
+    for (section, name), value in overrides.items():
+        if value is not None:
+            data[section][name] = value
+    return Recipe.from_dict(data)
+
+
+def _optimize(args: argparse.Namespace) -> int:
+    request = session.OptimizeRequest(
+        model=args.model, recipe=recipe_from_args(args), output=args.output, inputs=_input_request(args),
+        device=args.device, threads=args.threads, accuracy_data=args.accuracy_data,
+        compare_seconds=args.compare_seconds, save=not args.no_save, db_url=_db(args), trust_pickle=args.trust_pickle,
+    )
+    if not args.json:
+        _, _, plan = session.plan_optimization_for(request)
+        _print(console.plan_text(plan) + "\n")
+    with _cancel_on_interrupt() as cancel:
+        report = session.optimize_model(request, cancel=cancel, progress=None if args.json else _progress_bar())
+    _print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else console.optimize_text(report))
+    if report.result.status != "completed":
+        violations = "; ".join(report.result.fidelity.budget.violations) if report.result.fidelity.budget else ""
+        sys.stderr.write(f"{PROG}: error: the optimized model misses the accuracy budget ({violations}); nothing written\n")
+        return EXIT_USAGE
+    return 0
+
+
 def _add_bench_options(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--backend", choices=BACKEND_NAMES, help="runtime (default: onnxruntime for ONNX, torch otherwise)")
     bench.add_argument("--device", default="cpu", help="cpu, cuda:0 or npu (see `devices`); default cpu")
@@ -142,11 +230,7 @@ def _add_bench_options(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--graph-optimization", choices=GRAPH_OPTIMIZATION_LEVELS, default="all",
                        help="ONNX Runtime graph optimization level (default all)")
     bench.add_argument("--no-inference-mode", action="store_true", help="PyTorch: use no_grad() instead of inference_mode()")
-    bench.add_argument("--batch", type=int, metavar="N", help="size of the batch dimension")
-    bench.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS", help="an input's full shape, e.g. input_ids=1x128")
-    bench.add_argument("--dim", action="append", default=[], metavar="NAME=N", help="a symbolic dim's size, e.g. sequence=256")
-    bench.add_argument("--inputs", metavar="FILE.npz", help="real inputs: an .npz whose keys are the input names")
-    bench.add_argument("--seed", type=int, default=0, help="seed for synthetic inputs (default 0)")
+    _add_input_options(bench)
     bench.add_argument("--warmup", type=int, default=10, metavar="N", help="uncounted warm-up iterations (default 10)")
     bench.add_argument("--iterations", type=int, default=100, metavar="N", help="minimum timed iterations (default 100)")
     bench.add_argument("--duration", type=float, default=1.0, metavar="S", help="minimum timed seconds (default 1)")
@@ -162,8 +246,6 @@ def _add_bench_options(bench: argparse.ArgumentParser) -> None:
 
 
 def bench_request(args: argparse.Namespace) -> session.BenchRequest:
-    if args.batch is not None and args.batch < 1:
-        raise InputError(f"--batch must be at least 1, got {args.batch}")
     return session.BenchRequest(
         model=args.model,
         backend=args.backend,
@@ -175,8 +257,7 @@ def bench_request(args: argparse.Namespace) -> session.BenchRequest:
             graph_optimization_level=args.graph_optimization,
             inference_mode=not args.no_inference_mode,
         ),
-        inputs=InputRequest(shapes=parse_shape_options(args.shape), dims=parse_dim_options(args.dim), batch=args.batch,
-                            npz=Path(args.inputs) if args.inputs else None, seed=args.seed),
+        inputs=_input_request(args),
         settings=BenchmarkSettings(warmup=args.warmup, min_iterations=args.iterations, min_duration_s=args.duration),
         trust_pickle=args.trust_pickle,
         provider_options=dict(parse_assignment(text) for text in args.provider_option),
