@@ -271,3 +271,39 @@ def _auto_text(auto: dict) -> str:
         worst = ", ".join(f"{entry['node']} ({entry['op_type']})" for entry in ranking[:5])
         lines.append(f"most sensitive nodes for {family}: {worst}")
     return "\n".join(lines)
+
+
+def generation_text(report) -> str:
+    data = report.to_dict()
+    model = data["model"]
+    lines = [f"model       {model['model']['path']} ({model['model']['model_type']}, {model['parameter_count']:,} "
+             f"parameters, {model['dtype']} on {model['device']})",
+             f"mode        {data['mode']}; status {data['status']}"]
+    if data["mode"] == "prefix_reuse":
+        lines += ["", table(("TTFT", "p50", "p99", "mean"), [
+            ("without reuse", *(_ms(data["ttft_without_reuse_ms"][k]) for k in ("p50", "p99", "mean"))),
+            ("with reuse", *(_ms(data["ttft_with_reuse_ms"][k]) for k in ("p50", "p99", "mean")))]),
+            f"TTFT speedup {data['ttft_speedup']:.2f}x; shared prefix prefilled once in {_ms(data['prefix_prefill_ms'])}; "
+            f"outputs identical: {all(data['outputs_identical'])}"]
+    else:
+        summary = data["summary"] if data["mode"] == "generation" else data
+        lines += ["", table(("", "p50", "p90", "p99", "mean"), [
+            ("TTFT", *(_ms(summary["ttft_ms"][k]) for k in ("p50", "p90", "p99", "mean"))),
+            ("TPOT", *(_ms(summary["tpot_ms"][k]) for k in ("p50", "p90", "p99", "mean")))])]
+        if data["mode"] == "generation":
+            lines.append(f"tokens/s    prefill {_rate(summary['prefill_tokens_per_s'])}, decode "
+                         f"{_rate(summary['decode_tokens_per_s'])}, output {_rate(summary['output_tokens_per_s'])}")
+        else:
+            lines.append(f"serving     {_rate(data['throughput_tokens_per_s'])} tokens/s over {data['requests']} "
+                         f"requests; queue p99 {_ms(data['queue_ms']['p99'])}; mean batch {data['mean_batch']:.2f}")
+    memory = data["memory"]
+    if memory.get("peak_rss_bytes"):
+        lines.append(f"memory      peak RSS {_bytes(memory['peak_rss_bytes'])}")
+    if data["telemetry"] is not None:
+        lines += ["", telemetry_summary_text(data["telemetry"], data["telemetry_hz"])]
+        for device, figures in data["telemetry"]["devices"].items():
+            if figures["energy_j"] is not None and data["generated_tokens"]:
+                lines.append(f"  {device:<10}{figures['energy_j'] / data['generated_tokens'] * 1e3:.3f} mJ per generated token")
+    if data["run_id"]:
+        lines.append(f"saved as run {data['run_id']}")
+    return "\n".join(lines)

@@ -25,7 +25,7 @@ FORWARD_INTERVAL_S = 0.25  # the writer flushes at least every 0.5 s; samples re
 
 
 class RunRecording:
-    def __init__(self, writer: RunWriter, samples: SampleBuffer, batch_size: int):
+    def __init__(self, writer: RunWriter, samples: SampleBuffer | None, batch_size: int):
         self.writer = writer
         self._samples = samples
         self._batch_size = batch_size
@@ -38,22 +38,36 @@ class RunRecording:
         return self.writer.run_id
 
     @classmethod
-    def start(cls, db: Database, plan: BenchPlan, settings: dict, samples: SampleBuffer, *,
-              tags: tuple[str, ...] = (), notes: str = "") -> RunRecording:
-        """Registers the model and creates the run row (status running) before anything is timed."""
+    def start(cls, db: Database, model: ModelInfo, run: dict, samples: SampleBuffer | None,
+              batch_size: int = 1) -> RunRecording:
+        """Registers the model and creates the run row (status running) before anything is timed.
+
+        `run` holds RunStart's fields but the model id. With `samples`, new samples are forwarded to storage as
+        they are taken; without, the caller appends them (`append_samples`) before finishing.
+        """
+        model_id = db.catalog.register_model(model)
+        writer = db.runs.start_run(RunStart(model_id=model_id, **run))
+        recording = cls(writer, samples, batch_size)
+        if samples is not None:
+            recording._thread.start()
+        return recording
+
+    @classmethod
+    def start_bench(cls, db: Database, plan: BenchPlan, settings: dict, samples: SampleBuffer, *,
+                    tags: tuple[str, ...] = (), notes: str = "") -> RunRecording:
         handle, device, runner, inputs = plan.handle, plan.device, plan.runner, plan.inputs
-        model_id = db.catalog.register_model(ModelInfo(
+        model = ModelInfo(
             path=str(handle.path), sha256=handle.sha256, format=handle.format.value, size_bytes=handle.size_bytes,
             io_signature={"inputs": [s.to_dict() for s in handle.inputs], "outputs": [s.to_dict() for s in handle.outputs]},
-        ))
-        writer = db.runs.start_run(RunStart(
-            device=device.id, backend=runner.backend, model_id=model_id, provider=runner.provider,
-            provider_options=dict(runner.options), settings={**settings, "inputs": inputs.to_dict()},
-            environment=fingerprint({"requested": runner.to_dict()}), tags=tags, notes=notes,
-        ))
-        recording = cls(writer, samples, inputs.batch_size)
-        recording._thread.start()
-        return recording
+        )
+        run = {"device": device.id, "backend": runner.backend, "provider": runner.provider,
+               "provider_options": dict(runner.options), "settings": {**settings, "inputs": inputs.to_dict()},
+               "environment": fingerprint({"requested": runner.to_dict()}), "tags": tags, "notes": notes}
+        return cls.start(db, model, run, samples, inputs.batch_size)
+
+    def append_samples(self, starts_ns, latencies_ns, batches) -> None:
+        """Samples recorded apart from a live buffer (generation steps, with the tokens each produced)."""
+        self.writer.append_latency(starts_ns, latencies_ns, batches=batches)
 
     def on_telemetry(self, readings: Sequence[TelemetryReading]) -> None:
         """A sampler subscriber: every reading goes to storage as it is taken."""
@@ -66,7 +80,8 @@ class RunRecording:
                error: str | None = None) -> RunRecord:
         """Forwards the last samples and saves the outcome; storage errors propagate with the samples kept."""
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
         self._forward()
         return self.writer.finish(status, summary=summary, telemetry_summary=telemetry,
                                   energy=energy_figures(telemetry), error=error)
@@ -76,6 +91,8 @@ class RunRecording:
             self._forward()
 
     def _forward(self) -> None:
+        if self._samples is None:
+            return
         starts, latencies = self._samples.snapshot(since=self._forwarded)
         if len(starts):
             self.writer.append_latency(starts, latencies, batches=self._batch_size)

@@ -12,10 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from engine import devices as device_discovery
 from engine.backends import Backend, BackendOptions, get_backend
@@ -34,12 +32,15 @@ import storage
 from storage import StorageError
 from studio import __version__
 from studio.run_recording import RunRecording
+from studio.run_history import (  # noqa: F401 (saved-run use cases, re-exported for the CLI and the GUI)
+    ComparisonView, annotate_run, compare_runs, compare_with_samples, delete_run, export_run, list_runs, load_run,
+    move_store_aside, open_store,
+)
 
 if TYPE_CHECKING:  # storage's database code loads on first use, keeping start-up quick
     from engine.optimize import OptimizationResult
     from engine.passes.plan import OptimizationPlan
     from engine.recipe import Recipe
-    from storage import Comparison, Database, ExportedFile, RunData, RunFilter, RunPage
 from studio.resources import SAMPLE_MODELS, sample_model_path
 
 BENCH_SCHEMA_VERSION = 1
@@ -183,7 +184,7 @@ def benchmark(
         recording = None
         if db is not None:
             settings = {**request.settings.to_dict(), **request.options.to_dict(), "telemetry_hz": request.telemetry_hz}
-            recording = RunRecording.start(db, plan, settings, live.samples, tags=request.tags, notes=request.notes)
+            recording = RunRecording.start_bench(db, plan, settings, live.samples, tags=request.tags, notes=request.notes)
             live.run_id = recording.run_id
         report = _measure(request, plan, cancel, progress, live, recording)
         return _save(report, recording) if recording else report
@@ -232,11 +233,6 @@ def _save(report: BenchReport, recording: RunRecording) -> BenchReport:
         return replace(report, save_error=str(error), unsaved_export=exported)
 
 
-def open_store(url: str | None = None) -> Database:
-    """The runs database at `url`, $AUTOGLM_STUDIO_DB or the default, migrated; crashed runs marked interrupted."""
-    return storage.open_database(url)
-
-
 def open_sampler(hz: float) -> TelemetrySampler:
     """A telemetry sampler over every source of this machine, opened (driver init) but not started."""
     sampler = TelemetrySampler(default_sources(SourceSelection(pid=os.getpid())), hz=hz)
@@ -279,49 +275,20 @@ def _idle_baseline(sampler: TelemetrySampler, seconds: float, cancel: threading.
 
 
 def _loop_telemetry(sampler: TelemetrySampler, result: BenchmarkResult, baseline: IdleBaseline | None) -> dict | None:
+    return window_telemetry(sampler, result.loop_start_ns, result.loop_end_ns, inferences=result.stats.count,
+                            items=result.stats.count * result.batch_size, latency_starts_ns=result.starts_ns,
+                            baseline=baseline)
+
+
+def window_telemetry(sampler: TelemetrySampler, start_ns: int, end_ns: int, *, inferences: int, items: int,
+                     latency_starts_ns=None, baseline: IdleBaseline | None = None) -> dict | None:
+    """The telemetry summary of a timed window (energy per inference, per item, throttling); None if nothing ran."""
     sampler.stop()
-    if result.stats.count == 0 or result.loop_end_ns <= result.loop_start_ns:
+    if inferences == 0 or end_ns <= start_ns:
         return None
-    summary = summarize_snapshot(sampler.snapshot(), result.loop_start_ns, result.loop_end_ns,
-                                 inferences=result.stats.count, items=result.stats.count * result.batch_size,
-                                 latency_timestamps_ns=result.starts_ns, idle_baseline=baseline)
+    summary = summarize_snapshot(sampler.snapshot(), start_ns, end_ns, inferences=inferences, items=items,
+                                 latency_timestamps_ns=latency_starts_ns, idle_baseline=baseline)
     return summary.to_dict()
-
-
-# --- saved runs ---------------------------------------------------------------------------------------------
-
-def list_runs(db_url: str | None, run_filter: RunFilter | None = None, *, offset: int = 0, limit: int = 50) -> RunPage:
-    with open_store(db_url) as db:
-        return db.runs.list_runs(run_filter, offset=offset, limit=limit)
-
-
-def load_run(db_url: str | None, run_id: int, *, telemetry: bool = False) -> RunData:
-    with open_store(db_url) as db:
-        return db.runs.load_run(run_id, telemetry=telemetry)
-
-
-def annotate_run(db_url: str | None, run_id: int, *, tags: list[str] | None = None, notes: str | None = None) -> None:
-    with open_store(db_url) as db:
-        db.runs.annotate_run(run_id, tags=tags, notes=notes)
-
-
-def compare_runs(db_url: str | None, run_ids: list[int]) -> Comparison:
-    """Side by side, the first run as the baseline: ratio of medians with a bootstrap 95% interval."""
-    with open_store(db_url) as db:
-        return db.runs.compare(run_ids)
-
-
-@dataclass(frozen=True)
-class ComparisonView:
-    comparison: Comparison
-    latencies_ms: dict[int, np.ndarray]  # every sample of each run, for CDF and histogram overlays
-
-
-def compare_with_samples(db_url: str | None, run_ids: list[int]) -> ComparisonView:
-    with open_store(db_url) as db:
-        comparison = db.runs.compare(run_ids)
-        samples = {run_id: db.runs.load_run(run_id, telemetry=False).latency.latencies_ns / 1e6 for run_id in run_ids}
-    return ComparisonView(comparison, samples)
 
 
 def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
@@ -336,24 +303,6 @@ def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return target
-
-
-def export_run(db_url: str | None, run_id: int, path: str, file_format: str) -> ExportedFile:
-    with open_store(db_url) as db:
-        return db.runs.export_run(run_id, path, file_format)
-
-
-def delete_run(db_url: str | None, run_id: int) -> None:
-    with open_store(db_url) as db:
-        db.runs.delete_run(run_id)
-
-
-def move_store_aside(db_url: str | None) -> Path:
-    """Renames a damaged SQLite database (never deletes it) so a fresh one can be created."""
-    url = storage.resolve_database_url(db_url)
-    if url.get_backend_name() != "sqlite" or not url.database:
-        raise StorageError(f"only a SQLite file can be moved aside; {url.render_as_string(hide_password=True)} is a server")
-    return storage.move_database_aside(url.database)
 
 
 # --- optimization -------------------------------------------------------------------------------------------
