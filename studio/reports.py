@@ -47,10 +47,10 @@ def run_report_html(runs: Sequence[RunData], *, comparison: Comparison | None = 
         comparison = storage.compare_runs(list(runs))
     latencies = {_label(run): run.latency.latencies_ns / 1e6 for run in runs}
     context = {
-        "title": title or (f"Run {runs[0].record.id}" if len(runs) == 1 else
-                           "Runs " + ", ".join(f"#{run.record.id}" for run in runs) + f" compared with #{runs[0].record.id}"),
+        "title": title or _title(runs),
         "runs": [_run_view(run) for run in runs],
-        "statistics": _statistics_rows([latency_statistics(run.latency) for run in runs]),
+        "detailed": True,
+        **_statistics_context([latency_statistics(run.latency) for run in runs]),
         "energy": _energy_rows(runs),
         "environment_differences": environment_differences([run.record.environment for run in runs]),
         "environment": json.dumps(runs[0].record.environment, indent=2, sort_keys=True) if len(runs) == 1 else None,
@@ -74,10 +74,10 @@ def comparison_html(comparison: Comparison, latencies_ms: Mapping[int, np.ndarra
     labels = {run.run_id: run.label for run in comparison.runs}
     context = {
         "title": "Runs " + ", ".join(f"#{run.run_id}" for run in comparison.runs),
-        "runs": [{"label": run.label, "model": run.label, "status": run.status, "host": run.host,
-                  "device": "", "backend": "", "provider": None, "started_at": "", "inputs": "", "settings": {},
-                  "cold_start": "", "tags": ()} for run in comparison.runs],
-        "statistics": _statistics_rows([run.statistics for run in comparison.runs]),
+        "runs": [{"label": run.label, "status": run.status, "host": run.host, "error": None}
+                 for run in comparison.runs],
+        "detailed": False,
+        **_statistics_context([run.statistics for run in comparison.runs]),
         "energy": [{"device": row.device, "source": row.source,
                     "cells": [{"value": v, "reason": r} for v, r in zip(row.joules_per_inference,
                                                                          row.unavailable_reasons)]}
@@ -101,7 +101,8 @@ def bundle_report_renderer(run: RunData | None = None, *, original: RunData | No
         title = f"Deployment bundle: {manifest['model']['name']} ({manifest['model']['format']})"
         if runs:
             return run_report_html(runs, bundle=manifest, title=title)
-        context = {"title": title, "runs": [], "statistics": [], "energy": [], "environment_differences": [],
+        context = {"title": title, "runs": [], "detailed": False, **_statistics_context([]), "energy": [],
+                   "environment_differences": [],
                    "environment": None, "plots": {"latency": [], "energy": None, "telemetry": None},
                    **_comparison_context(None), **_bundle_context(manifest)}
         return render(context)
@@ -125,7 +126,7 @@ def run_summary(run: RunData) -> dict:
     summary = record.summary or {}
     energy = [{"device": f.device, "source": f.source, "joules_per_inference": f.joules_per_inference,
                "total_joules": f.total_joules, "unavailable_reason": f.unavailable_reason} for f in record.energy]
-    measured = [f.joules_per_inference for f in record.energy if f.joules_per_inference is not None]
+    measured = {f.device: f.joules_per_inference for f in record.energy if f.joules_per_inference is not None}
     return {
         "run_id": record.id, "status": record.status, "started_at": record.started_at.isoformat(),
         "device": record.device, "backend": record.backend, "provider": record.provider,
@@ -135,7 +136,7 @@ def run_summary(run: RunData) -> dict:
                        ("count", "mean_ms", "std_ms", "min_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")},
         "unreliable_percentiles": list(statistics.unreliable_percentiles),
         "throughput_per_s": statistics.throughput_per_s, "cold_start_ms": summary.get("cold_start_ms"),
-        "energy": energy, "energy_per_inference_j": sum(measured) if measured else None,
+        "energy": energy, "energy_per_inference_j": measured or None,  # per device: never summed across meters
         "environment": record.environment, "host": record.host,
         "model_sha256": record.model.sha256 if record.model else None,
     }
@@ -224,6 +225,7 @@ def telemetry_plot(runs: Sequence[RunData]) -> str | None:
             stride = max(1, values.size // MAX_PLOT_POINTS)
             axes.plot(seconds[::stride], values[::stride], color=COLOURS[index % len(COLOURS)], linewidth=1.2,
                       label=_label(runs[index]))
+        axes.ticklabel_format(axis="y", useOffset=False)
         axes.set_title(f"{key[0]} · {key[1]}", fontsize="medium")
         axes.set_xlabel("s", fontsize="small")
         axes.grid(alpha=0.3)
@@ -274,6 +276,12 @@ def environment_differences(environments: Sequence[Mapping]) -> list[tuple[str, 
             if len({json.dumps(env.get(key), sort_keys=True, default=str) for env in flat}) > 1]
 
 
+def _title(runs: Sequence[RunData]) -> str:
+    if len(runs) == 1:
+        return f"Run {runs[0].record.id}"
+    return "Runs " + ", ".join(f"#{run.record.id}" for run in runs[1:]) + f" compared with #{runs[0].record.id}"
+
+
 def _run_view(run: RunData) -> dict:
     record = run.record
     summary = record.summary or {}
@@ -290,6 +298,12 @@ def _run_view(run: RunData) -> dict:
         "cold_start": (f"{cold['total']:.2f} ms (load {cold.get('load', 0):.2f}, session {cold.get('session', 0):.2f}, "
                        f"first inference {cold.get('first_inference', 0):.2f})") if "total" in cold else "not recorded",
     }
+
+
+def _statistics_context(statistics: Sequence) -> dict:
+    """The aligned statistics table, percentiles from too few samples marked with an asterisk."""
+    return {"statistics": _statistics_rows(statistics) if statistics else [],
+            "unreliable": any(stats.unreliable_percentiles and stats.count for stats in statistics)}
 
 
 def _statistics_rows(statistics: Sequence) -> list[tuple[str, list[str]]]:
@@ -314,7 +328,8 @@ def _energy_rows(runs: Sequence[RunData]) -> list[dict]:
         for run in runs:
             figure = next((f for f in run.record.energy if (f.device, f.source) == (device, source)), None)
             if figure is None and not source:
-                figure = next((f for f in run.record.energy if f.device == device and f.joules_per_inference is None), None)
+                figure = next((f for f in run.record.energy
+                               if f.device == device and f.joules_per_inference is None), None)
             cells.append({"value": figure.joules_per_inference if figure else None,
                           "reason": (figure.unavailable_reason if figure else None) or "not measured in this run"})
         rows.append({"device": device, "source": source, "cells": cells})

@@ -333,6 +333,27 @@ class OptimizeReport:
                 "tool_version": __version__}
 
 
+def optimization_options(handle: ModelHandle, device: str = "cpu") -> dict:
+    """Per option ("pruning.structured", "quantization.fp16", ...): whether it applies here, why not, what to expect."""
+    from engine.optimize import option_applicability
+
+    _, runner = device_discovery.resolve(device, "onnxruntime")
+    return option_applicability(handle, runner)
+
+
+def default_optimized_path(handle: ModelHandle, recipe: Recipe) -> Path:
+    """Where the GUI writes an optimized model: the user data folder, named by the model and the recipe's hash."""
+    import hashlib
+
+    import platformdirs
+
+    digest = hashlib.sha256(recipe.to_canonical_json().encode()).hexdigest()[:10]
+    data = os.environ.get("AUTOGLM_STUDIO_DATA") or platformdirs.user_data_dir("autoglm-studio", appauthor=False)
+    folder = Path(data) / "optimized"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{handle.path.stem}-{digest}.onnx"
+
+
 def plan_optimization_for(request: OptimizeRequest) -> tuple[ModelHandle, DeviceRunner, OptimizationPlan]:
     """What each step will and will not do on this model and device, said before anything runs."""
     from engine.optimize import plan_optimization

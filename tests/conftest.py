@@ -71,9 +71,11 @@ def linear_model(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def private_database(tmp_path_factory, monkeypatch):
-    """Runs saved by tests go to a throwaway SQLite file, never the user's database."""
+    """Runs, optimized models and pass caches of tests go to throwaway folders, never the user's."""
     path = tmp_path_factory.mktemp("db") / "studio.db"
     monkeypatch.setenv("AUTOGLM_STUDIO_DB", str(path))
+    monkeypatch.setenv("AUTOGLM_STUDIO_DATA", str(path.parent / "data"))
+    monkeypatch.setenv("AUTOGLM_STUDIO_CACHE", str(path.parent / "cache"))
     return path
 
 

@@ -121,8 +121,9 @@ class HistoryPage(QWidget):
         self.count.setText(f"{len(page.runs)} of {page.total} runs")
 
     def selected_ids(self) -> list[int]:
-        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
-        return [int(self.table.item(row, 0).text()) for row in rows]
+        """Oldest first, so the earliest selected run is the comparison's baseline."""
+        rows = {index.row() for index in self.table.selectionModel().selectedRows()}
+        return sorted(int(self.table.item(row, 0).text()) for row in rows)
 
     def _open_selected(self) -> None:
         ids = self.selected_ids()

@@ -18,6 +18,7 @@ from studio.ui.error_dialog import show_error
 from studio.ui.history_page import HistoryPage
 from studio.ui.jobs import Job
 from studio.ui.model_page import ModelPage
+from studio.ui.optimize_page import OptimizePage
 from studio.ui.run_settings import RunSettingsPage
 from studio.ui.theme import THEMES, apply_theme, plot_background, plot_foreground
 
@@ -41,11 +42,15 @@ class MainWindow(QMainWindow):
 
         self.model_page = ModelPage()
         self.run_settings = RunSettingsPage()
+        self.optimize_page = OptimizePage()
+        self.optimize_job: Job | None = None
+        self.compare_seconds = 1.0  # per model and round, for the optimized model's before/after latency
         self.history = HistoryPage(db_url)
         # The plot pages need pyqtgraph (~0.5 s to import): they are built just after the window first shows.
         self.dashboard = None
         self.compare_page = None
-        self.pages = {"Model": self.model_page, "Run settings": self.run_settings, "Dashboard": QLabel("Loading…"),
+        self.pages = {"Model": self.model_page, "Run settings": self.run_settings, "Optimize": self.optimize_page,
+                      "Dashboard": QLabel("Loading…"),
                       "History": self.history, "Compare": QLabel("Loading…")}
         self.nav = QListWidget()
         self.nav.addItems(list(self.pages))
@@ -76,6 +81,9 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.progress)
 
         self.model_page.open_requested.connect(self.choose_model)
+        self.optimize_page.optimize_requested.connect(self.start_optimize)
+        self.optimize_page.cancel_requested.connect(lambda: self.optimize_job and self.optimize_job.stop())
+        self.optimize_page.open_optimized.connect(self.open_model)
         self.history.run_jobs.connect(self.start_job)
         self.history.compare_runs.connect(self._compare)
         self.history.open_run.connect(self.open_saved_run)
@@ -134,7 +142,7 @@ class MainWindow(QMainWindow):
         job = Job(name, work, self)
         self.jobs.add(job)
         job.succeeded.connect(on_success)
-        job.failed.connect(lambda message, details: self._job_failed(name, message, details, on_failure))
+        job.failed.connect(lambda message, details: self._job_failed(job, message, details, on_failure))
         job.finished.connect(lambda: self._job_finished(job))
         if show_progress:
             job.progressed.connect(self._show_progress)
@@ -151,10 +159,11 @@ class MainWindow(QMainWindow):
         if not any(j is not self.run_job for j in self.jobs) and self.run_job is None:
             self.progress.hide()
 
-    def _job_failed(self, name: str, message: str, details: str, on_failure: Callable | None) -> None:
+    def _job_failed(self, job: Job, message: str, details: str, on_failure: Callable | None) -> None:
         if on_failure is not None:
             on_failure(message)
-        show_error(self, f"{name.capitalize()} failed", message, details)
+        if not job.cancel.is_set():  # stopping is what the user asked for, not an error
+            show_error(self, f"{job.name.capitalize()} failed", message, details)
 
     def _show_progress(self, fraction: float, message: str) -> None:
         self.progress.setValue(int(fraction * 1000))
@@ -181,6 +190,9 @@ class MainWindow(QMainWindow):
         self._fill_recent_menu()
         self._set_running(False)
         self.state.setText(f"Opened {handle.name}")
+        device = self.run_settings.device_id
+        self.start_job("options", lambda cancel, progress: session.optimization_options(handle, device),
+                       self.optimize_page.set_options, show_progress=False)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():
@@ -199,8 +211,7 @@ class MainWindow(QMainWindow):
         self.ensure_plot_pages()
         try:
             request = session.BenchRequest(
-                model=str(self.handle.path) if not self.handle.factory_function
-                else f"{self.handle.path}:{self.handle.factory_function}",
+                model=self._model_location(),
                 backend=self.run_settings.backend_name, device=self.run_settings.device_id,
                 options=self.run_settings.backend_options(), settings=self.run_settings.benchmark_settings(),
                 inputs=self.model_page.input_request(self.run_settings.batch.value()),
@@ -248,6 +259,42 @@ class MainWindow(QMainWindow):
         self.actions["stop"].setEnabled(running)
         name = self.handle.name if self.handle else "no model"
         self.setWindowTitle(f"{name} — {APP_TITLE}" + (" [running]" if running else ""))
+
+    # -- optimize --------------------------------------------------------------------------------------------
+    def start_optimize(self) -> None:
+        if self.handle is None or self.optimize_job is not None:
+            return
+        try:
+            recipe = self.optimize_page.recipe()
+            request = session.OptimizeRequest(
+                model=self._model_location(), recipe=recipe,
+                output=str(session.default_optimized_path(self.handle, recipe)),
+                inputs=self.model_page.input_request(self.run_settings.batch.value()),
+                threads=self.run_settings.threads.value() or 1, db_url=self.db_url,
+                compare_seconds=self.compare_seconds,
+            )
+        except Exception as error:  # a recipe the engine rejects gets the same dialog as any failure
+            show_error(self, "Optimization settings", " ".join(str(error).split()))
+            return
+        self.optimize_page.set_busy(True)
+        self.optimize_job = self.start_job("optimize", lambda cancel, progress: session.optimize_model(
+            request, cancel=cancel, progress=progress), self._optimize_done, self._optimize_failed)
+
+    def _optimize_done(self, report) -> None:
+        self.optimize_job = None
+        self.optimize_page.set_busy(False)
+        self.optimize_page.show_result(report)
+        self.state.setText("Optimized" if report.result.output_path else "Accuracy budget not met")
+
+    def _optimize_failed(self, message: str) -> None:
+        cancelled = self.optimize_job is not None and self.optimize_job.cancel.is_set()
+        self.optimize_job = None
+        self.optimize_page.set_busy(False)
+        self.state.setText("Optimization cancelled: nothing written" if cancelled else "Optimization failed")
+
+    def _model_location(self) -> str:
+        handle = self.handle
+        return f"{handle.path}:{handle.factory_function}" if handle.factory_function else str(handle.path)
 
     # -- history and compare ---------------------------------------------------------------------------------
     def _compare(self, run_ids: list[int]) -> None:

@@ -6,12 +6,13 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QButtonGroup, QFileDialog, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-    QPushButton, QRadioButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QButtonGroup, QFileDialog, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+    QPushButton, QRadioButton, QSpinBox, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
 from engine.inputs import BATCH_DIM_NAMES, InputRequest, default_dim_size, parse_dims
 from engine.models import ModelHandle
+from studio.ui.tables import read_only_table
 
 
 def _size_text(size: int) -> str:
@@ -44,11 +45,11 @@ class ModelPage(QWidget):
         facts_box = QGroupBox("Model")
         facts_box.setLayout(self.facts)
 
-        self.io_table = _table(("", "name", "dtype", "shape"))
+        self.io_table = read_only_table(("", "name", "dtype", "shape"))
         io_box = QGroupBox("Inputs and outputs")
         QVBoxLayout(io_box).addWidget(self.io_table)
 
-        self.ops_table = _table(("op type", "nodes"))
+        self.ops_table = read_only_table(("op type", "nodes"))
         ops_box = QGroupBox("Op mix")
         QVBoxLayout(ops_box).addWidget(self.ops_table)
 
@@ -167,14 +168,3 @@ class ModelPage(QWidget):
         if path:
             self.npz_path.setText(path)
             self.from_file.setChecked(True)
-
-
-def _table(headers: tuple[str, ...]) -> QTableWidget:
-    table = QTableWidget(0, len(headers))
-    table.setHorizontalHeaderLabels(list(headers))
-    table.verticalHeader().setVisible(False)
-    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    table.horizontalHeader().setStretchLastSection(True)
-    table.setAlternatingRowColors(True)
-    return table
