@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import storage
+from engine.errors import InputError
 from storage import Comparison, RunData, RunFilter, latency_statistics
 from studio import __version__
 
@@ -114,7 +115,7 @@ def write_run_report(db_url: str | None, run_id: int, compare_ids: Sequence[int]
     """`report --run ID [--compare ID ...] -o report.html`: read the runs, render, write atomically."""
     ids = [run_id, *compare_ids]
     if len(set(ids)) != len(ids):
-        raise ValueError("each run can appear only once in a report")
+        raise InputError(f"each run can appear only once in a report, got runs {ids}")
     with storage.open_database(db_url) as db:
         runs = [db.runs.load_run(identifier, telemetry=True) for identifier in ids]
     return write_html_atomically(output, run_report_html(runs))

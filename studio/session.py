@@ -122,6 +122,21 @@ def open_model(location: str, *, trust_pickle: bool = False) -> ModelHandle:
     return load_model(location, trust_pickle=trust_pickle)
 
 
+def model_macs(handle: ModelHandle, inputs: InputRequest) -> str:
+    """Multiply-accumulates per inference at the run's shapes, as the model card shows them (never a speed claim)."""
+    from engine.macs import count_macs
+    from engine.models import ModelFormat
+
+    if handle.format is not ModelFormat.ONNX:
+        return "counted on ONNX graphs only: optimize exports this model to ONNX"
+    shapes = {name: array.shape for name, array in prepare_inputs(
+        handle.inputs, inputs, index_bounds=handle.index_bounds, dim_bounds=handle.dim_bounds).feed.items()}
+    report = count_macs(handle.path, shapes)
+    shown = ", ".join(f"{name} {'×'.join(map(str, shape))}" for name, shape in shapes.items())
+    unknown = f"; {report.unknown} layer(s) not counted" if report.unknown else ""
+    return f"{report.total / 1e6:,.1f} M at {shown}{unknown}"
+
+
 def sample_models() -> dict[str, str]:
     """The built-in sample models by short name, as paths."""
     return {name: str(sample_model_path(name)) for name in SAMPLE_MODELS}

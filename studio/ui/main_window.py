@@ -190,6 +190,9 @@ class MainWindow(QMainWindow):
         self._fill_recent_menu()
         self._set_running(False)
         self.state.setText(f"Opened {handle.name}")
+        inputs = self.model_page.input_request(self.run_settings.batch.value())
+        self.start_job("MACs", lambda cancel, progress: session.model_macs(handle, inputs), self.model_page.show_macs,
+                       lambda message: self.model_page.show_macs(f"unknown: {message}"), show_progress=False)
         device = self.run_settings.device_id
         self.start_job("options", lambda cancel, progress: session.optimization_options(handle, device),
                        self.optimize_page.set_options, show_progress=False)

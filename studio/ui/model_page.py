@@ -105,6 +105,9 @@ class ModelPage(QWidget):
         self.facts.addRow("Size", QLabel(_size_text(handle.size_bytes) + (f" in {len(handle.files)} files" if len(handle.files) > 1 else "")))
         self.facts.addRow("sha256", sha)
         self.facts.addRow("Parameters", QLabel(f"{handle.parameter_count:,}"))
+        self.macs = QLabel("counting…")
+        self.macs.setWordWrap(True)
+        self.facts.addRow("MACs", self.macs)
         for note in handle.notes:
             label = QLabel(note)
             label.setWordWrap(True)
@@ -123,6 +126,9 @@ class ModelPage(QWidget):
             item.setData(Qt.ItemDataRole.DisplayRole, count)
             self.ops_table.setItem(row, 1, item)
         self._build_shape_editors(handle)
+
+    def show_macs(self, text: str) -> None:
+        self.macs.setText(text)
 
     def input_request(self, batch: int) -> InputRequest:
         """The shapes and data the user chose; text shapes are parsed here so mistakes surface before a run."""

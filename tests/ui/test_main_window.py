@@ -24,6 +24,7 @@ def test_starts_on_the_sample_model(window):
     assert "sequence" in window.model_page._dim_boxes
     assert window.actions["run"].isEnabled() and not window.actions["stop"].isEnabled()
     assert window.run_settings.device_id == "cpu"
+    assert window.model_page.macs.text().startswith("41.9 M at input_ids 1×128")
 
 
 def test_open_by_drag_and_drop(qtbot, window):

@@ -52,3 +52,17 @@ def test_cancel_in_the_middle_writes_nothing(qtbot, window, monkeypatch, tmp_pat
     assert window.state.text() == "Optimization cancelled: nothing written"
     assert not error_dialogs() and not page.open_button.isEnabled()
     assert page.optimize_button.isEnabled()
+
+
+def test_a_failed_optimization_is_explained_and_the_app_keeps_working(qtbot, window, monkeypatch):
+    from engine.errors import OptimizationError
+    from studio import session
+
+    def fails(request, **kwargs):
+        raise OptimizationError("static INT8 calibration found no activations to observe")
+
+    monkeypatch.setattr(session, "optimize_model", fails)
+    window.start_optimize()
+    qtbot.waitUntil(lambda: bool(error_dialogs()), timeout=JOB_TIMEOUT_MS)
+    assert "no activations to observe" in error_dialogs()[0].text()
+    assert window.state.text() == "Optimization failed" and window.optimize_page.optimize_button.isEnabled()
