@@ -115,9 +115,11 @@ def run_benchmark(
         call = session.bind(inputs.feed)
         sync = session.synchronize if session.needs_sync else None
         try:
-            per_iteration_ns = _warm_up(call, sync, settings.warmup, cancel, report) or (first_done - created_at)
+            report(_COLD_START_SHARE * 0.8, f"warm-up ({settings.warmup} iterations)")
+            per_iteration_ns = warm_up(call, sync, settings.warmup, cancel) or (first_done - created_at)
             samples.reserve(_expected_samples(settings, per_iteration_ns))
-            loop_start, loop_end = _timed_loop(call, sync, samples, settings, cancel, report)
+            loop_start, loop_end = timed_loop(call, sync, samples, settings.min_iterations, settings.min_duration_s,
+                                              cancel, lambda f, m: report(_COLD_START_SHARE + (1 - _COLD_START_SHARE) * f, m))
         except session.run_errors as error:
             raise BackendError(f"the model failed during the benchmark: {first_line(error)}") from error
         description = session.description
@@ -142,11 +144,10 @@ def run_benchmark(
     )
 
 
-def _warm_up(call, sync, iterations: int, cancel: threading.Event, report: Progress) -> int | None:
-    """Runs the uncounted warm-up; returns its mean time per iteration in ns."""
+def warm_up(call, sync, iterations: int, cancel: threading.Event) -> int | None:
+    """Runs the uncounted warm-up; returns its mean time per iteration in ns (None when none ran)."""
     if iterations == 0:
         return None
-    report(_COLD_START_SHARE * 0.8, f"warm-up ({iterations} iterations)")
     start = perf_counter_ns()
     done = 0
     while done < iterations and not cancel.is_set():
@@ -157,9 +158,13 @@ def _warm_up(call, sync, iterations: int, cancel: threading.Event, report: Progr
     return (perf_counter_ns() - start) // done if done else None
 
 
-def _timed_loop(call, sync, samples: SampleBuffer, settings: BenchmarkSettings, cancel: threading.Event, report: Progress):
-    min_iterations = settings.min_iterations
-    duration_ns = int(settings.min_duration_s * 1e9)
+def timed_loop(call, sync, samples: SampleBuffer, min_iterations: int, min_duration_s: float,
+               cancel: threading.Event, report: Progress) -> tuple[int, int]:
+    """Times `call` until both floors are reached or cancel; returns the loop's (start, end) in perf_counter_ns.
+
+    `report` gets the loop's own progress (0-1) at most every PROGRESS_INTERVAL_NS.
+    """
+    duration_ns = int(min_duration_s * 1e9)
     append = samples.append
     count = 0
     loop_start = perf_counter_ns()
@@ -179,7 +184,7 @@ def _timed_loop(call, sync, samples: SampleBuffer, settings: BenchmarkSettings, 
         if end >= next_report:
             next_report = end + PROGRESS_INTERVAL_NS
             done = min(count / min_iterations, (end - loop_start) / duration_ns if duration_ns else 1.0)
-            report(_COLD_START_SHARE + (1 - _COLD_START_SHARE) * min(done, 1.0), f"timed loop: {count} iterations")
+            report(min(done, 1.0), f"timed loop: {count} iterations")
     return loop_start, end
 
 

@@ -9,6 +9,10 @@ Independent of `engine` and `profilers`: plain values in, plain values out. Typi
         writer.append_telemetry("power_w", "cpu", timestamps_ns, watts)
         record = writer.finish("completed", summary={...}, energy=[EnergyFigure(...)])
         db.runs.compare([record.id, other_id]).to_dict()
+        db.runs.save_profile(record.id, "onnxruntime", layer_profile_dict)   # a run's per-layer profile
+
+    A sweep is a record whose points are runs started with `RunStart(..., sweep_id=, sweep_point=key)`;
+    `db.sweeps.completed_points(sweep_id)` gives the keys a resumed sweep skips.
 """
 
 import importlib
@@ -38,6 +42,7 @@ _HOMES = {
     "ExportError": "storage.errors",
     "NotAStudioDatabaseError": "storage.errors",
     "RunNotFoundError": "storage.errors",
+    "SweepNotFoundError": "storage.errors",
     "RunStateError": "storage.errors",
     "StorageError": "storage.errors",
     "export_run_data": "storage.exporting",
@@ -52,9 +57,13 @@ _HOMES = {
     "RunRecord": "storage.records",
     "RunStart": "storage.records",
     "StoredModel": "storage.records",
+    "StoredProfile": "storage.records",
+    "SweepRecord": "storage.records",
+    "SweepStart": "storage.records",
     "TelemetrySeries": "storage.records",
     "move_database_aside": "storage.recovery",
     "RunRepository": "storage.runs",
+    "SweepRepository": "storage.sweeps",
     "RUN_STATUSES": "storage.statuses",
     "FINISHED_STATUSES": "storage.statuses",
     "RunWriter": "storage.writer",

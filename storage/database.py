@@ -30,6 +30,7 @@ from storage.migrate import read_schema_state, upgrade_to_head
 if TYPE_CHECKING:
     from storage.catalog import Catalog
     from storage.runs import RunRepository
+    from storage.sweeps import SweepRepository
     from storage.writer import RunWriter
 
 ENV_VAR = "AUTOGLM_STUDIO_DB"
@@ -78,6 +79,7 @@ class Database:
         self.sqlite_path = sqlite_path
         self.options = options
         self.interrupted_at_open: tuple[int, ...] = ()
+        self.interrupted_sweeps_at_open: tuple[int, ...] = ()
         self._write_engine = engine.execution_options(**{_WRITE_OPTION: True})
         self._writers: weakref.WeakSet[RunWriter] = weakref.WeakSet()
         self._writers_lock = threading.Lock()
@@ -92,6 +94,12 @@ class Database:
         from storage.runs import RunRepository
 
         return RunRepository(self)
+
+    @property
+    def sweeps(self) -> SweepRepository:
+        from storage.sweeps import SweepRepository
+
+        return SweepRepository(self)
 
     @property
     def catalog(self) -> Catalog:
@@ -157,6 +165,7 @@ class Database:
                           write=True, where=f"upgrading the schema of {self.display_name}")
         if mark_interrupted:
             self.interrupted_at_open = self.runs.mark_interrupted_runs()
+            self.interrupted_sweeps_at_open = self.sweeps.mark_interrupted_sweeps()
 
     def _enable_wal(self) -> None:
         """WAL is a property of the file, so it is set once the schema check has shown the file is ours."""

@@ -54,6 +54,10 @@ class RunNotFoundError(StorageError):
     """No run with the given id exists in this database."""
 
 
+class SweepNotFoundError(StorageError):
+    """No sweep with the given id exists in this database."""
+
+
 class RunStateError(StorageError):
     """The run writer was used out of order (append after finish, finish twice)."""
 

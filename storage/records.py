@@ -52,12 +52,16 @@ class RunStart:
     environment: dict[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     notes: str = ""
+    sweep_id: int | None = None  # the sweep this run is a point of
+    sweep_point: str | None = None  # the point's key within the sweep
 
     def __post_init__(self) -> None:
         if self.model_id is None and self.artifact_id is None:
             raise ValueError("a run measures a model or an artifact: give model_id or artifact_id")
         if not self.device or not self.backend:
             raise ValueError("a run needs a device and a backend")
+        if (self.sweep_id is None) != (self.sweep_point is None):
+            raise ValueError("a sweep run needs both sweep_id and sweep_point")
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,8 @@ class RunRecord:
     notes: str
     latency_count: int
     telemetry_count: int
+    sweep_id: int | None = None
+    sweep_point: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
@@ -193,3 +199,44 @@ class ExportedFile:
     format: str
     sha256: str
     size_bytes: int
+
+
+@dataclass(frozen=True)
+class SweepStart:
+    """A new sweep: `settings` must hold all a resumed sweep needs to run the same points in the same order."""
+
+    settings: dict[str, Any]
+    seed: int
+    model_id: int | None = None
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    id: int
+    status: str
+    model: StoredModel | None
+    settings: dict[str, Any]
+    seed: int
+    created_at: datetime
+    ended_at: datetime | None
+    summary: dict[str, Any] | None
+    notes: str
+    host: str
+    run_count: int  # runs linked to it, any status
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["created_at"] = self.created_at.isoformat()
+        values["ended_at"] = self.ended_at.isoformat() if self.ended_at else None
+        return values
+
+
+@dataclass(frozen=True)
+class StoredProfile:
+    """A run's per-layer profile as the engine wrote it (plain JSON), and which runtime produced it."""
+
+    run_id: int
+    runtime: str
+    created_at: datetime
+    profile: dict[str, Any]

@@ -124,4 +124,6 @@ def _record(run: RunRow, model: ModelRow | None, artifact: ArtifactRow | None, t
         notes=run.notes,
         latency_count=run.latency_count,
         telemetry_count=run.telemetry_count,
+        sweep_id=run.sweep_id,
+        sweep_point=run.sweep_point,
     )

@@ -1,22 +1,34 @@
-"""The run repository: start a run (getting its writer), then list, load, annotate, compare, export, delete."""
+"""The run repository: start a run (getting its writer), then list, load, annotate, compare, export, delete.
+
+A run may carry a per-layer profile (stored apart, one JSON document per run) and may be one point of a sweep.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from storage import run_queries
 from storage.comparison import Comparison, compare_runs
-from storage.errors import RunNotFoundError, RunStateError, StorageError
+from storage.errors import RunNotFoundError, RunStateError, StorageError, SweepNotFoundError
 from storage.exporting import export_run_data
 from storage.liveness import this_process, writer_alive
-from storage.records import ExportedFile, RunData, RunFilter, RunPage, RunRecord, RunStart
-from storage.schema import ExportRow, LatencyChunkRow, RunRow, RunTagRow, TelemetryChunkRow
+from storage.records import ExportedFile, RunData, RunFilter, RunPage, RunRecord, RunStart, StoredProfile
+from storage.schema import (
+    ExportRow,
+    LatencyChunkRow,
+    RunProfileRow,
+    RunRow,
+    RunTagRow,
+    SweepRow,
+    TelemetryChunkRow,
+)
 from storage.writer import RunWriter
 
 if TYPE_CHECKING:
@@ -41,12 +53,15 @@ class RunRepository:
         now = datetime.now(UTC)
 
         def work(session: Session) -> RunRecord:
+            if start.sweep_id is not None and session.get(SweepRow, start.sweep_id) is None:
+                raise SweepNotFoundError(f"There is no sweep {start.sweep_id} in {self._database.display_name}.")
             run = RunRow(
                 model_id=start.model_id, artifact_id=start.artifact_id, device=start.device, backend=start.backend,
                 provider=start.provider, provider_options=dict(start.provider_options), settings=dict(start.settings),
                 status="running", started_at=now, environment=dict(start.environment), host=writer_identity.host,
                 writer_pid=writer_identity.pid, writer_started=writer_identity.started, heartbeat_at=now,
-                notes=start.notes, latency_count=0, telemetry_count=0,
+                notes=start.notes, latency_count=0, telemetry_count=0, sweep_id=start.sweep_id,
+                sweep_point=start.sweep_point,
             )
             session.add(run)
             session.flush()
@@ -115,7 +130,7 @@ class RunRepository:
             if run.status == "running" and writer_alive(run.host, run.writer_pid, run.writer_started,
                                                         run.heartbeat_at, datetime.now(UTC)):
                 raise RunStateError(f"Run {run_id} is still being recorded; stop it before deleting it.")
-            for table in (LatencyChunkRow, TelemetryChunkRow, RunTagRow, ExportRow):
+            for table in (LatencyChunkRow, TelemetryChunkRow, RunTagRow, ExportRow, RunProfileRow):
                 session.execute(delete(table).where(table.run_id == run_id))
             session.execute(delete(RunRow).where(RunRow.id == run_id))
 
@@ -170,3 +185,29 @@ class RunRepository:
             return tuple(ExportedFile(row.run_id, row.path, row.format, row.sha256, row.size_bytes) for row in rows)
 
         return self._database.transact(work, write=False, where=f"listing the exports of run {run_id}")
+
+    def save_profile(self, run_id: int, runtime: str, profile: dict[str, Any]) -> StoredProfile:
+        """Stores (or replaces) the run's per-layer profile; `profile` must be JSON-ready plain values."""
+        now = datetime.now(UTC)
+        document = json.loads(json.dumps(profile, allow_nan=False))  # refuse what JSON cannot hold, here and now
+
+        def work(session: Session) -> None:
+            if session.get(RunRow, run_id) is None:
+                raise RunNotFoundError(f"There is no run {run_id} in {self._database.display_name}.")
+            session.execute(delete(RunProfileRow).where(RunProfileRow.run_id == run_id))
+            session.add(RunProfileRow(run_id=run_id, runtime=runtime, created_at=now, profile=document))
+
+        self._database.transact(work, write=True, where=f"saving the layer profile of run {run_id}")
+        return StoredProfile(run_id, runtime, now, document)
+
+    def load_profile(self, run_id: int) -> StoredProfile | None:
+        """The run's per-layer profile, or None when it was never profiled."""
+        def work(session: Session) -> StoredProfile | None:
+            row = session.get(RunProfileRow, run_id)
+            if row is None:
+                if session.get(RunRow, run_id) is None:
+                    raise RunNotFoundError(f"There is no run {run_id} in {self._database.display_name}.")
+                return None
+            return StoredProfile(row.run_id, row.runtime, row.created_at, dict(row.profile))
+
+        return self._database.transact(work, write=False, where=f"loading the layer profile of run {run_id}")

@@ -110,6 +110,30 @@ class ArtifactRow(Base):
     created_at: Mapped[datetime]
 
 
+class SweepRow(Base):
+    """A grid of benchmark runs (batch × threads × provider × recipe); its points are runs linked to it."""
+
+    __tablename__ = "sweeps"
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'completed', 'cancelled', 'failed', 'interrupted')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    settings: Mapped[dict[str, Any]]  # the grid, stopping rule, latency limit: what a resumed sweep runs again
+    seed: Mapped[int] = mapped_column(BigInteger)  # shuffles the order of the points
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    summary: Mapped[dict[str, Any] | None]  # the analysis (frontier, chosen points) when it last finished
+    notes: Mapped[str] = mapped_column(Text)
+    # The process running the sweep, so a sweep whose process died reads as interrupted (and resumable).
+    host: Mapped[str] = mapped_column(String(255))
+    writer_pid: Mapped[int | None] = mapped_column(Integer)
+    writer_started: Mapped[float | None] = mapped_column(Float)
+    heartbeat_at: Mapped[datetime | None]
+
+
 class RunRow(Base):
     """One benchmark run: what ran where, how it ended, and who is (or was) writing it."""
 
@@ -143,6 +167,20 @@ class RunRow(Base):
     notes: Mapped[str] = mapped_column(Text)
     latency_count: Mapped[int] = mapped_column(BigInteger)
     telemetry_count: Mapped[int] = mapped_column(BigInteger)
+    # A run measured as one point of a sweep, and which point (a stable key the sweep recognises on resume).
+    sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"), index=True)
+    sweep_point: Mapped[str | None] = mapped_column(String(1024))
+
+
+class RunProfileRow(Base):
+    """A run's per-layer profile (node and op-type tables, provider placement) as plain JSON, one per run."""
+
+    __tablename__ = "run_profiles"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    runtime: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    profile: Mapped[dict[str, Any]]
 
 
 class RunTagRow(Base):
