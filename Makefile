@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test bench lint-imports postgresql clean
+.PHONY: run test bench lint-imports postgresql installer clean
 
 # torch==2.13.0 goes first: pip then takes the local CPU wheel instead of
 # resolving a newer build that drags in several GB of CUDA packages.
@@ -36,6 +36,11 @@ bench: $(INSTALLED)
 		echo "== $$script"; \
 		$(BIN)/python $$script || exit 1; \
 	done
+
+# A one-folder desktop build, smoke-tested (--version, demo); a few minutes, so CI runs it only with CI_INSTALLER=1.
+installer: $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e '.[installer]'
+	$(BIN)/python installer/build.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .import_linter_cache

@@ -95,6 +95,14 @@ class Catalog:
 
         return self._database.transact(work, write=False, where=f"reading artifact {artifact_id}")
 
+    def recipe(self, recipe_id: int) -> str | None:
+        """The canonical JSON of a stored recipe, so an artifact's bundle can carry the exact recipe that made it."""
+        def work(session: Session) -> str | None:
+            row = session.get(RecipeRow, recipe_id)
+            return None if row is None else row.canonical_json
+
+        return self._database.transact(work, write=False, where=f"reading recipe {recipe_id}")
+
     def record_artifact_export(self, artifact_id: int, path: str | os.PathLike[str], file_format: str
                                ) -> ExportedFile:
         """Records a deployment bundle (or other file) written from an artifact, hashing it as it is now."""

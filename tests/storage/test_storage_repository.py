@@ -245,3 +245,12 @@ def test_recipes_artifacts_and_their_exports_are_registered_once_by_content(db, 
     assert record.artifact_path == "/cache/net.int8.onnx"
     assert [run.id for run in db.runs.list_runs(RunFilter(model="net")).runs] == [record.id]
     assert exported.sha256 == hashlib.sha256(b"deployment bundle").hexdigest()
+
+
+def test_a_recipe_reads_back_by_id(tmp_path):
+    from storage import open_database
+
+    with open_database(str(tmp_path / "studio.db")) as db:
+        recipe_id = db.catalog.register_recipe('{"quantization":{"method":"dynamic_int8"}}')
+        assert db.catalog.recipe(recipe_id) == '{"quantization":{"method":"dynamic_int8"}}'
+        assert db.catalog.recipe(recipe_id + 1) is None
