@@ -22,6 +22,7 @@ from profilers.errors import TelemetryError
 from profilers.sampler import DEFAULT_HZ
 from storage import DatabaseCorruptError, StorageError
 from studio import __version__, console, session
+from studio.cli_export import add_export_commands
 from studio.cli_optimize import add_generate_command, add_optimize_command
 from studio.cli_runs import add_runs_commands
 from studio.cli_support import EXIT_INTERNAL, EXIT_USAGE, PROG, add_input_options, cancel_on_interrupt, db_url, \
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_optimize_command(commands, common)
     add_generate_command(commands, common)
     add_runs_commands(commands, common)
+    add_export_commands(commands, common)
 
     gui = commands.add_parser("gui", parents=[common], help="open the desktop studio (the default with no command)")
     gui.add_argument("model", nargs="?", help="model to open (default: the last one, else the built-in sample)")
