@@ -24,6 +24,7 @@ ACTIONS = (
     ActionSpec("open", "&Open model…", QKeySequence.StandardKey.Open, "open", "Open an ONNX, TorchScript or .pt2 model"),
     ActionSpec("run", "&Run", "Ctrl+R", "run", "Benchmark the model with the current settings"),
     ActionSpec("stop", "&Stop", "Esc", "stop", "Stop the run; it is saved as cancelled"),
+    ActionSpec("export", "&Export…", "Ctrl+E", "export", "Write a deployment bundle of the open model"),
     ActionSpec("compare", "&Compare selected runs", "Ctrl+K", "compare", "Compare 2–8 runs selected in History"),
     ActionSpec("data_folder", "Open &data folder", None, None, "Show the folder holding the runs database"),
     ActionSpec("about", "&About", None, None, "Versions of the app and its runtimes"),

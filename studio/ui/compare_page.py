@@ -3,14 +3,13 @@ medians and its 95% interval from storage's comparison, energy, and warnings; ex
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
 import io
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QBuffer, QIODevice, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
@@ -132,20 +131,9 @@ class ComparePage(QWidget):
         return stream.getvalue()
 
     def _html(self) -> str:
-        rows = self.rows()
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows[1:])
-        images = "".join(f'<img alt="{name}" src="data:image/png;base64,{_png(plot)}">'
-                         for name, plot in (("CDF", self.cdf), ("histogram", self.histogram)))
-        notes = "".join(f"<p>{html.escape(p.explanation)}</p>" for p in self.view.comparison.pairs)
-        warnings = "".join(f"<p class=warn>{html.escape(w)}</p>" for w in self.view.comparison.warnings)
-        return (
-            "<!doctype html><meta charset=utf-8><title>Run comparison</title>"
-            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}.warn{color:#b35900}</style>"
-            f"<h1>Run comparison</h1>{images}{notes}{warnings}<table><tr>{head}</tr>{body}</table>"
-        )
+        from studio.reports import comparison_html  # matplotlib loads on the first export, not at start-up
 
+        return comparison_html(self.view.comparison, self.view.latencies_ms)
 
 def _plot(title: str, x_label: str, y_label: str) -> pg.PlotWidget:
     plot = pg.PlotWidget(background=plot_background())
@@ -159,8 +147,3 @@ def _plot(title: str, x_label: str, y_label: str) -> pg.PlotWidget:
     return plot
 
 
-def _png(widget: QWidget) -> str:
-    buffer = QBuffer()
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    widget.grab().save(buffer, "PNG")
-    return base64.b64encode(bytes(buffer.data())).decode()

@@ -31,6 +31,7 @@ class HistoryPage(QWidget):
     run_jobs = Signal(str, object, object)  # name, work(cancel, progress), on_success
     open_run = Signal(int)
     compare_runs = Signal(list)
+    export_run = Signal(int)
 
     def __init__(self, db_url: str | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -69,6 +70,7 @@ class HistoryPage(QWidget):
 
         buttons = QHBoxLayout()
         for text, slot in (("Open", self._open_selected), ("Compare selected", self._compare_selected),
+                           ("Export…", lambda: self.selected_ids() and self.export_run.emit(self.selected_ids()[0])),
                            ("Tags…", self._edit_tags), ("Notes…", self._edit_notes), ("Delete…", self._delete_selected)):
             button = QPushButton(text)
             button.clicked.connect(slot)

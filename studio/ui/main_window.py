@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
         self.actions = ActionRegistry(self, {
             "open": self.choose_model, "run": self.start_run, "stop": self.stop_run,
             "compare": lambda: self.history._compare_selected(), "data_folder": self.open_data_folder,
+            "export": lambda: self.export(model=self._model_location()) if self.handle else None,
             "about": self.show_about, "quit": self.close,
         })
         self._build_menus()
@@ -84,6 +85,8 @@ class MainWindow(QMainWindow):
         self.optimize_page.optimize_requested.connect(self.start_optimize)
         self.optimize_page.cancel_requested.connect(lambda: self.optimize_job and self.optimize_job.stop())
         self.optimize_page.open_optimized.connect(self.open_model)
+        self.optimize_page.export_artifact.connect(lambda artifact_id: self.export(artifact_id=artifact_id))
+        self.history.export_run.connect(lambda run_id: self.export(run_id=run_id))
         self.history.run_jobs.connect(self.start_job)
         self.history.compare_runs.connect(self._compare)
         self.history.open_run.connect(self.open_saved_run)
@@ -299,6 +302,41 @@ class MainWindow(QMainWindow):
         handle = self.handle
         return f"{handle.path}:{handle.factory_function}" if handle.factory_function else str(handle.path)
 
+    # -- export ----------------------------------------------------------------------------------------------
+    def export(self, **source) -> None:
+        """Asks where, then writes the bundle of a model, a saved run or an optimized artifact."""
+        from PySide6.QtWidgets import QFileDialog
+
+        name = f"{self.handle.path.stem}-bundle" if self.handle else "bundle"
+        path, _ = QFileDialog.getSaveFileName(self, "Export deployment bundle (a new folder)", name)
+        if path:
+            self.export_to(path, **source)
+
+    def export_to(self, path: str, **source) -> None:
+        from studio.bundles import ExportRequest, export_deployment_bundle
+
+        force = False
+        if Path(path).exists():
+            answer = QMessageBox.question(self, "Replace bundle?", f"{path} exists. Replace it?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+            force = True
+        request = ExportRequest(output=path, force=force, db_url=self.db_url, **source)
+        self.state.setText(f"Exporting to {path}…")
+        self.start_job("export", lambda cancel, progress: export_deployment_bundle(
+            request, cancel=cancel, progress=progress), self._exported)
+
+    def _exported(self, result) -> None:
+        self.state.setText(f"Exported {result.path}")
+        box = QMessageBox(QMessageBox.Icon.Information, "Export finished",
+                          f"The bundle is in {result.path} ({result.size_bytes / 1e6:.2f} MB, {len(result.files)} files).",
+                          QMessageBox.StandardButton.Close, self)
+        box.setObjectName("exportDone")
+        show = box.addButton("Show in folder", QMessageBox.ButtonRole.ActionRole)
+        show.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(result.path).parent))))
+        box.setModal(False)
+        box.show()
+
     # -- history and compare ---------------------------------------------------------------------------------
     def _compare(self, run_ids: list[int]) -> None:
         self.ensure_plot_pages()
@@ -320,12 +358,13 @@ class MainWindow(QMainWindow):
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("mainToolbar")
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for action_id in ("open", "run", "stop", "compare"):
+        for action_id in ("open", "run", "stop", "compare", "export"):
             toolbar.addAction(self.actions[action_id])
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(self.actions["open"])
         self.recent_menu = file_menu.addMenu("Open &recent")
         self._fill_recent_menu()
+        file_menu.addAction(self.actions["export"])
         file_menu.addSeparator()
         file_menu.addAction(self.actions["data_folder"])
         file_menu.addAction(self.actions["quit"])

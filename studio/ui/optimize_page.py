@@ -21,11 +21,13 @@ class OptimizePage(QWidget):
     optimize_requested = Signal()
     cancel_requested = Signal()
     open_optimized = Signal(str)
+    export_artifact = Signal(int)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._options: dict = {}
         self._output: str | None = None
+        self._artifact: int | None = None
 
         self.pruning = _combo(PRUNING)
         self.prune_ratio = _ratio(0.5)
@@ -99,7 +101,13 @@ class OptimizePage(QWidget):
         result.addWidget(self.sizes, 1)
         result.addWidget(QLabel("Auto mode: candidates measured on this device"))
         result.addWidget(self.candidates, 2)
-        result.addWidget(self.open_button)
+        self.export_button = QPushButton("Export bundle…")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(lambda: self._artifact and self.export_artifact.emit(self._artifact))
+        result_buttons = QHBoxLayout()
+        result_buttons.addWidget(self.open_button)
+        result_buttons.addWidget(self.export_button)
+        result.addLayout(result_buttons)
 
         layout = QHBoxLayout(self)
         layout.addLayout(settings, 2)
@@ -198,7 +206,9 @@ class OptimizePage(QWidget):
                                  "–" if c["speedup_vs_fp32"] is None else f"{c['speedup_vs_fp32']:.2f}×")
                                 for c in auto["candidates"]])
         self._output = data["output"]["path"]
+        self._artifact = data["artifact_id"]
         self.open_button.setEnabled(bool(self._output))
+        self.export_button.setEnabled(bool(self._artifact))
 
 
 def _combo(choices: dict[str, str]) -> QComboBox:

@@ -3,7 +3,7 @@ import os
 import numpy as np
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from studio import session
 from tests.conftest import SAMPLE_CNN
@@ -104,7 +104,7 @@ def test_compare_two_runs_and_export(qtbot, window, tmp_path):
     window.compare_page.export(str(tmp_path / "cmp.csv"), "csv")
     window.compare_page.export(str(tmp_path / "cmp.html"), "html")
     assert (tmp_path / "cmp.csv").read_text().startswith("statistic,")
-    assert "data:image/png;base64," in (tmp_path / "cmp.html").read_text()
+    assert "data:image/svg+xml" in (tmp_path / "cmp.html").read_text()  # CDF and histogram drawn inline
 
 
 def test_open_a_saved_run(qtbot, window):
@@ -130,3 +130,25 @@ def test_closing_during_a_run_stops_and_saves_it(qtbot, window, monkeypatch):
     assert window.close()
     assert not window.jobs or all(not job.running for job in window.jobs)
     assert session.load_run(None, 1).record.status == "cancelled"
+
+
+def test_export_from_the_gui_writes_a_bundle(qtbot, window, tmp_path):
+    target = tmp_path / "bundle"
+    window.export_to(str(target), model=str(SAMPLE_CNN))
+    qtbot.waitUntil(lambda: not window.jobs, timeout=JOB_TIMEOUT_MS)
+    assert (target / "manifest.json").exists() and (target / "predict.py").exists()
+    done = [w for w in QApplication.topLevelWidgets() if w.objectName() == "exportDone" and w.isVisible()]
+    assert done and str(target) in done[0].text()
+    assert any(button.text() == "Show in folder" for button in done[0].buttons())
+
+
+def test_export_a_run_from_history(qtbot, window, tmp_path, monkeypatch):
+    fast_run_settings(window, iterations=30)
+    _run(qtbot, window)
+    qtbot.waitUntil(lambda: window.history.table.rowCount() == 1, timeout=JOB_TIMEOUT_MS)
+    target = tmp_path / "run-bundle"
+    target.mkdir()  # exists: the user is asked before it is replaced
+    (target / "old.txt").write_text("x")
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.No)
+    window.export_to(str(target), run_id=1)
+    assert (target / "old.txt").exists() and not window.jobs
