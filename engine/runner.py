@@ -21,6 +21,7 @@ from engine.devices import DeviceRunner
 from engine.environment import fingerprint
 from engine.errors import BackendError, InputError, first_line
 from engine.inputs import PreparedInputs
+from engine.prepared_session import ColdStart, prepared_session
 from engine.models import ModelHandle
 from engine.samples import SampleBuffer
 from engine.statistics import LatencyStats, summarize
@@ -47,21 +48,6 @@ class BenchmarkSettings:
 
     def to_dict(self) -> dict:
         return {"warmup": self.warmup, "min_iterations": self.min_iterations, "min_duration_s": self.min_duration_s}
-
-
-@dataclass(frozen=True)
-class ColdStart:
-    load_ms: float
-    session_ms: float
-    first_inference_ms: float
-
-    def to_dict(self) -> dict:
-        return {
-            "load": self.load_ms,
-            "session": self.session_ms,
-            "first_inference": self.first_inference_ms,
-            "total": self.load_ms + self.session_ms + self.first_inference_ms,
-        }
 
 
 @dataclass(frozen=True)
@@ -99,39 +85,25 @@ def run_benchmark(
     report = progress or (lambda fraction, message: None)
     samples = samples if samples is not None else SampleBuffer()
 
-    report(0.0, "loading the model")
-    backend.import_runtime()
-    start = perf_counter_ns()
-    loaded = backend.load(handle)
-    loaded_at = perf_counter_ns()
-    report(0.03, "creating the session")
-    session = backend.create_session(loaded, runner, options)
-    created_at = perf_counter_ns()
-    try:
-        report(0.06, "first inference")
-        session.run(inputs.feed)
-        first_done = perf_counter_ns()
-        cold_start = ColdStart((loaded_at - start) / 1e6, (created_at - loaded_at) / 1e6, (first_done - created_at) / 1e6)
-        call = session.bind(inputs.feed)
-        sync = session.synchronize if session.needs_sync else None
+    with prepared_session(backend, handle, runner, options, inputs.feed, progress=report) as ready:
         try:
             report(_COLD_START_SHARE * 0.8, f"warm-up ({settings.warmup} iterations)")
-            per_iteration_ns = warm_up(call, sync, settings.warmup, cancel) or (first_done - created_at)
+            first_ns = int(ready.cold_start.first_inference_ms * 1e6)
+            per_iteration_ns = warm_up(ready.call, ready.sync, settings.warmup, cancel) or first_ns
             samples.reserve(_expected_samples(settings, per_iteration_ns))
-            loop_start, loop_end = timed_loop(call, sync, samples, settings.min_iterations, settings.min_duration_s,
-                                              cancel, lambda f, m: report(_COLD_START_SHARE + (1 - _COLD_START_SHARE) * f, m))
-        except session.run_errors as error:
+            loop_start, loop_end = timed_loop(ready.call, ready.sync, samples, settings.min_iterations,
+                                              settings.min_duration_s, cancel,
+                                              lambda f, m: report(_COLD_START_SHARE + (1 - _COLD_START_SHARE) * f, m))
+        except ready.session.run_errors as error:
             raise BackendError(f"the model failed during the benchmark: {first_line(error)}") from error
-        description = session.description
-    finally:
-        session.close()
+        description = ready.description
 
     starts, latencies = samples.snapshot()
     status = "cancelled" if cancel.is_set() else "completed"
     report(1.0, status)
     return BenchmarkResult(
         status=status,
-        cold_start=cold_start,
+        cold_start=ready.cold_start,
         stats=summarize(latencies, loop_end - loop_start, inputs.batch_size),
         starts_ns=starts,
         latencies_ns=latencies,

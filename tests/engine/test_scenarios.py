@@ -22,7 +22,7 @@ from engine.errors import BackendError, InputError
 from engine.inputs import InputRequest, prepare_inputs
 from engine.max_rate import find_max_rate
 from engine.models import load_model
-from engine.prepared_session import PreparedSession, prepared_session
+from engine.prepared_session import ColdStart, PreparedSession, prepared_session
 from engine.samples import SampleBuffer
 from engine.scenarios import ScenarioSettings, judge_validity, poisson_arrivals, run_scenario
 
@@ -53,7 +53,7 @@ class FakeSession:
 
 
 def _prepared(call) -> PreparedSession:
-    return PreparedSession(FakeSession(), call, None, 0.0, 0.0, 0.0)
+    return PreparedSession(FakeSession(), call, None, ColdStart(0.0, 0.0, 0.0))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from engine import adaptive_stopping as stopping_module
 from engine.adaptive_stopping import StoppingRule, measure_until_stable, median_interval
 from engine.errors import DeviceUnavailableError, InputError, ShapeMismatchError
 from engine.models import load_model
-from engine.prepared_session import PreparedSession
+from engine.prepared_session import ColdStart, PreparedSession
 from engine.sweep import PointSummary, SweepGrid, SweepPoint, SweepSpec, pending_points, run_sweep
 from engine.sweep_analysis import analyze_sweep, frontier, grid_tables, grid_text, most_efficient
 from engine.sweep_points import measure_point, point_target, resolve_provider
@@ -214,7 +214,7 @@ def _prepared_with(latencies_ns, clock: VirtualClock) -> PreparedSession:
         description = {"runtime": "fake"}
         run_errors = (RuntimeError,)
 
-    return PreparedSession(Session(), call, None, 0.0, 0.0, 0.0)
+    return PreparedSession(Session(), call, None, ColdStart(0.0, 0.0, 0.0))
 
 
 def test_a_stable_point_stops_as_soon_as_its_median_is_pinned_down(monkeypatch):
