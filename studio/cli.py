@@ -18,6 +18,7 @@ from engine.backends.base import EXECUTION_MODES, GRAPH_OPTIMIZATION_LEVELS
 from engine.errors import EngineError, InputError
 from engine.inputs import parse_assignment
 from engine.runner import BenchmarkSettings
+from engine.scenarios import SCENARIOS, ScenarioSettings
 from profilers.errors import TelemetryError
 from profilers.sampler import DEFAULT_HZ
 from storage import DatabaseCorruptError, StorageError
@@ -97,6 +98,12 @@ def _add_bench_options(bench: argparse.ArgumentParser) -> None:
                        help=f"telemetry sampling rate during the run, 1-100 Hz (default {DEFAULT_HZ:g}; 0 turns it off)")
     bench.add_argument("--idle-baseline", type=float, default=0.0, metavar="S",
                        help="sample S seconds of idle power first and subtract it from the run's energy")
+    bench.add_argument("--scenario", choices=SCENARIOS,
+                       help="LoadGen-style scenario: single-stream (p90), offline (throughput), server (Poisson arrivals)")
+    bench.add_argument("--rate", type=float, metavar="QPS", help="server scenario: target queries per second")
+    bench.add_argument("--latency-bound-ms", type=float, metavar="X", help="server scenario: p99 latency bound")
+    bench.add_argument("--find-max-rate", action="store_true",
+                       help="server scenario: search the highest rate whose p99 stays within --latency-bound-ms")
     bench.add_argument("--no-save", action="store_true", help="do not record the run in the database")
     bench.add_argument("--tag", action="append", default=[], help="a tag for the saved run (repeatable)")
     bench.add_argument("--notes", default="", help="free text kept with the saved run")
@@ -125,7 +132,24 @@ def bench_request(args: argparse.Namespace) -> session.BenchRequest:
         db_url=db_url(args),
         tags=tuple(args.tag),
         notes=args.notes,
+        scenario=_scenario_settings(args),
+        find_max_rate=args.find_max_rate,
     )
+
+
+def _scenario_settings(args: argparse.Namespace) -> ScenarioSettings | None:
+    """--scenario, or --find-max-rate (which implies server), mapped onto LoadGen's minimums and warm-up."""
+    scenario = "server" if args.find_max_rate else args.scenario
+    if scenario is None:
+        if args.rate is not None or args.latency_bound_ms is not None:
+            raise InputError("--rate and --latency-bound-ms belong to --scenario server (or --find-max-rate)")
+        return None
+    if args.find_max_rate and args.scenario not in (None, "server"):
+        raise InputError("--find-max-rate searches the server scenario's rate; drop --scenario or use server")
+    # The search sets every trial's rate itself; a nominal 1 q/s only satisfies the settings' validation.
+    rate = args.rate if args.rate is not None else (1.0 if args.find_max_rate else None)
+    return ScenarioSettings(scenario=scenario, min_duration_s=args.duration, min_queries=args.iterations,
+                            warmup=args.warmup, target_qps=rate, latency_bound_ms=args.latency_bound_ms, seed=args.seed)
 
 
 def _devices(args: argparse.Namespace) -> int:
@@ -144,7 +168,8 @@ def _bench(args: argparse.Namespace) -> int:
     request = bench_request(args)
     with cancel_on_interrupt() as cancel:
         report = session.benchmark(request, cancel=cancel, progress=None if args.json else progress_bar())
-    print_out(json.dumps(report.to_dict(), indent=2) if args.json else console.bench_text(report))
+    text = console.scenario_text(report) if request.scenario is not None else console.bench_text(report)
+    print_out(json.dumps(report.to_dict(), indent=2, default=str) if args.json else text)
     if report.save_error:
         kept = f"; its samples were written to {report.unsaved_export}" if report.unsaved_export else ""
         sys.stderr.write(f"{PROG}: error: the run was measured but not saved: {report.save_error}{kept}\n")

@@ -307,3 +307,36 @@ def generation_text(report) -> str:
     if data["run_id"]:
         lines.append(f"saved as run {data['run_id']}")
     return "\n".join(lines)
+
+
+def scenario_text(report) -> str:
+    data = report.to_dict()
+    lines = [f"model       {report.model.name} ({report.model.format.value}, {report.model.sha256[:12]})",
+             f"device      {report.device.id} {report.device.name} via {report.runner.backend}:{report.runner.provider}"]
+    if "max_rate" in data:
+        search = data["max_rate"]
+        lines += ["", f"server scenario, p99 bound {search['latency_bound_ms']:g} ms; capacity (1 / median service time) "
+                      f"{search['capacity_qps']:,.1f} queries/s",
+                  table(("rate q/s", "p99 ms", "queries", "held", "why not"), [
+                      (f"{t['rate_qps']:,.1f}", _ms(t["p99_ms"]).replace(" ms", ""), t["queries"],
+                       "yes" if t["held"] else "no", "; ".join(t["reasons"])) for t in search["trials"]])]
+        best = search["max_rate_qps"]
+        lines.append(f"MAX RATE with p99 ≤ {search['latency_bound_ms']:g} ms: "
+                     + (f"{best:,.1f} queries/s" if best else "none of the rates tried held the bound"))
+        lines.append(f"note: {search['note']}")
+    else:
+        scenario = data["scenario"]
+        latency = scenario["latency_ms"]
+        lines += ["", f"scenario    {scenario['scenario']}: {scenario['result']}"
+                      + (f" ({'; '.join(scenario['reasons'])})" if scenario["reasons"] else ""),
+                  "headline    " + ", ".join(f"{k} {v:,.3f}" if isinstance(v, float) else f"{k} {v}"
+                                             for k, v in scenario["headline"].items()),
+                  "", table(("queries", "mean", "p50", "p90", "p99", "max"), [
+                      (scenario["queries"], *(_ms(latency[k]) for k in ("mean", "p50", "p90", "p99", "max")))]),
+                  f"throughput  {_rate(scenario['throughput_per_s'])} items/s; service p50 "
+                  f"{_ms(scenario['service_ms']['p50'])}; queueing mean {_ms(scenario['queueing_ms']['mean'])}"]
+    if data["telemetry"] is not None:
+        lines += ["", telemetry_summary_text(data["telemetry"], data["telemetry_hz"])]
+    if data["run_id"]:
+        lines.append(f"saved as run {data['run_id']}")
+    return "\n".join(lines)

@@ -17,11 +17,13 @@ from pathlib import Path
 from engine import devices as device_discovery
 from engine.backends import Backend, BackendOptions, get_backend
 from engine.devices import Device, DeviceRunner
+from engine.environment import fingerprint
 from engine.errors import EngineError, InputError
 from engine.inputs import InputRequest, PreparedInputs, prepare_inputs
 from engine.models import ModelHandle, load_model
 from engine.runner import BenchmarkResult, BenchmarkSettings, Progress, run_benchmark
 from engine.samples import SampleBuffer
+from engine.scenarios import ScenarioSettings
 from profilers.discovery import SourceSelection, default_sources
 from profilers.errors import TelemetryError
 from profilers.energy import IdleBaseline, measure_idle_baseline
@@ -61,6 +63,8 @@ class BenchRequest:
     db_url: str | None = None  # None: $AUTOGLM_STUDIO_DB or the default SQLite file
     tags: tuple[str, ...] = ()
     notes: str = ""
+    scenario: ScenarioSettings | None = None  # a LoadGen-style scenario instead of the plain timed loop
+    find_max_rate: bool = False  # server scenario: search the highest rate that keeps p99 within the bound
 
 
 @dataclass(frozen=True)
@@ -85,14 +89,7 @@ class BenchReport:
             "status": result.status,
             "run_id": self.run_id,
             "model": self.model.to_dict(),
-            "device": {
-                "id": self.device.id,
-                "kind": self.device.kind,
-                "name": self.device.name,
-                "backend": self.runner.backend,
-                "provider": self.runner.provider,
-                "provider_options": dict(self.runner.options),
-            },
+            "device": _device_dict(self.device, self.runner),
             "settings": {**self.request.settings.to_dict(), **self.request.options.to_dict(), "batch": result.batch_size},
             "inputs": self.inputs.to_dict(),
             "cold_start_ms": result.cold_start.to_dict(),
@@ -139,6 +136,48 @@ def model_macs(handle: ModelHandle, inputs: InputRequest) -> str:
 def sample_models() -> dict[str, str]:
     """The built-in sample models by short name, as paths."""
     return {name: str(sample_model_path(name)) for name in SAMPLE_MODELS}
+
+
+@dataclass(frozen=True)
+class ScenarioReport:
+    """`bench --scenario`: a LoadGen-style scenario run, or the server scenario's maximum-rate search."""
+
+    request: BenchRequest
+    model: ModelHandle
+    device: Device
+    runner: DeviceRunner
+    inputs: PreparedInputs
+    result: object  # engine.scenarios.ScenarioResult, or engine.max_rate.MaxRateResult for --find-max-rate
+    cold_start: dict
+    session: dict
+    telemetry: dict | None = None
+    run_id: int | None = None
+    save_error: str | None = None
+    unsaved_export: str | None = None
+
+    def to_dict(self) -> dict:
+        key = "max_rate" if self.request.find_max_rate else "scenario"
+        return {"schema_version": BENCH_SCHEMA_VERSION, "tool_version": __version__, "status": self.result.status,
+                "run_id": self.run_id, "model": self.model.to_dict(), "device": _device_dict(self.device, self.runner),
+                "inputs": self.inputs.to_dict(), "cold_start_ms": self.cold_start, key: self.result.to_dict(),
+                "telemetry_hz": self.request.telemetry_hz, "telemetry": self.telemetry,
+                "environment": fingerprint(self.session)}
+
+    def summary_dict(self) -> dict:
+        document = self.to_dict()
+        summary = {key: document[key] for key in ("status", "inputs", "cold_start_ms") if key in document}
+        if self.request.find_max_rate:
+            return {**summary, "max_rate": document["max_rate"], "session": self.session}
+        scenario = document["scenario"]
+        # latency_ms and throughput as `runs list` and comparisons read them; the scenario's own figures beside
+        return {**summary, "scenario": scenario, "latency_ms": scenario["latency_ms"],
+                "throughput_per_s": scenario["throughput_per_s"], "samples": scenario["queries"],
+                "session": self.session}
+
+
+def _device_dict(device: Device, runner: DeviceRunner) -> dict:
+    return {"id": device.id, "kind": device.kind, "name": device.name, "backend": runner.backend,
+            "provider": runner.provider, "provider_options": dict(runner.options)}
 
 
 class LiveFeed:
@@ -218,6 +257,8 @@ def _measure(request: BenchRequest, plan: BenchPlan, cancel: threading.Event, pr
             sampler.start()
             live.sampler = sampler
         baseline = _idle_baseline(sampler, request.idle_baseline_s, cancel, progress) if sampler else None
+        if request.scenario is not None:
+            return _measure_scenario(request, plan, cancel, progress, live, sampler, baseline)
         result = run_benchmark(plan.backend, plan.handle, plan.runner, request.options, plan.inputs, request.settings,
                                cancel=cancel, progress=progress, samples=live.samples)
         telemetry = _loop_telemetry(sampler, result, baseline) if sampler is not None else None
@@ -230,6 +271,28 @@ def _measure(request: BenchRequest, plan: BenchPlan, cancel: threading.Event, pr
         if sampler is not None:
             sampler.close()
     return BenchReport(request, plan.handle, plan.device, plan.runner, plan.inputs, result, telemetry)
+
+
+def _measure_scenario(request: BenchRequest, plan: BenchPlan, cancel: threading.Event, progress: Progress | None,
+                      live: LiveFeed, sampler: TelemetrySampler | None, baseline: IdleBaseline | None) -> ScenarioReport:
+    from engine.max_rate import find_max_rate
+    from engine.prepared_session import prepared_session
+    from engine.scenarios import run_scenario
+
+    batch = plan.inputs.batch_size
+    with prepared_session(plan.backend, plan.handle, plan.runner, request.options, plan.inputs.feed, progress) as ready:
+        if request.find_max_rate:
+            result = find_max_rate(ready, batch, request.scenario, cancel=cancel, progress=progress)
+        else:
+            result = run_scenario(ready, batch, request.scenario, cancel=cancel, progress=progress, samples=live.samples)
+        cold_start, description = ready.cold_start_dict(), ready.description
+    telemetry = None
+    if sampler is not None and not request.find_max_rate:  # a search has no single timed window
+        telemetry = window_telemetry(sampler, result.start_ns, result.start_ns + result.duration_ns,
+                                     inferences=result.queries, items=result.items,
+                                     latency_starts_ns=result.starts_ns, baseline=baseline)
+    return ScenarioReport(request, plan.handle, plan.device, plan.runner, plan.inputs, result, cold_start, description,
+                          telemetry)
 
 
 def _save(report: BenchReport, recording: RunRecording) -> BenchReport:
