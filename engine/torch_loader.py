@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from engine.errors import CorruptModelError, ModelLoadError, UnsupportedModelError, UntrustedModelError, first_line
+from engine.devices import torch_installed
 from engine.models import ModelFormat, ModelHandle, hash_files
 from engine.tensors import TensorSpec
 
@@ -18,7 +19,17 @@ _SHAPE_NOTE = ("{kind} records no input shapes or dtypes: shapes come from --sha
                "--inputs FILE.npz (synthetic inputs are float32)")
 
 
+NO_TORCH = "needs PyTorch, which this installation leaves out: install torch==2.13.0, or convert the model to ONNX"
+
+
+def require_torch(what: str) -> None:
+    """A clear error, not a bare ModuleNotFoundError, where PyTorch is absent (the ONNX-only desktop build)."""
+    if not torch_installed():
+        raise UnsupportedModelError(f"{what} {NO_TORCH}")
+
+
 def load_torch_file(path: Path, model_format: ModelFormat, *, trust_pickle: bool) -> ModelHandle:
+    require_torch(f"{path}: a {model_format.value} model")
     if model_format is ModelFormat.TORCH_EXPORT:
         return _describe_export(path)
     module = load_module(path, model_format, trust_pickle=trust_pickle)
@@ -32,6 +43,7 @@ def load_torch_file(path: Path, model_format: ModelFormat, *, trust_pickle: bool
 
 
 def load_factory(path: Path, function: str) -> ModelHandle:
+    require_torch(f"{path}:{function}: a factory")
     module = call_factory(path, function)
     ops = Counter(type(m).__name__ for m in module.modules() if not list(m.children()))
     return _describe_module(path, ModelFormat.TORCH_FACTORY, module, _forward_arguments(module), ops,

@@ -10,13 +10,14 @@ from engine.backends.base import BackendOptions
 from engine.devices import DeviceRunner
 from engine.errors import BackendError, first_line
 from engine.models import ModelFormat, ModelHandle
-from engine.torch_loader import load_module
+from engine.torch_loader import load_module, require_torch
 
 
 class TorchBackend:
     name = "torch"
 
     def import_runtime(self) -> None:
+        require_torch("the torch backend")
         import torch  # noqa: F401
 
     def load(self, handle: ModelHandle):

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from engine.devices import DeviceRunner
+from engine.devices import DeviceRunner, torch_installed
 from engine.errors import OptimizationError
 from engine.models import ModelFormat, ModelHandle
 from engine.passes.base import ModelTraits
 from engine.passes.registry import get_pass
+from engine.torch_loader import NO_TORCH
 from engine.recipe import GraphSettings, LowRankSettings, PruningSettings, QuantizationSettings, Recipe
 
 QUANTIZATION_PASSES = {"dynamic_int8": "dynamic_int8", "static_int8": "static_int8", "fp16": "fp16",
@@ -71,6 +72,8 @@ class OptionApplicability:
 
 def module_blocker(handle: ModelHandle) -> str | None:
     """Why pruning and low-rank cannot run on this model, or None when they can."""
+    if not torch_installed():
+        return f"pruning and low-rank {NO_TORCH}"
     if handle.format is ModelFormat.TORCH_PICKLE and not handle.trusted:
         return "a pickled module is only loaded with --trust-pickle"
     return NO_MODULE_REASONS.get(handle.format)

@@ -1,5 +1,6 @@
 import os
 import textwrap
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -149,3 +150,19 @@ def test_torch_run_error_is_typed(tmp_path):
     torch.jit.trace(_module(), torch.ones(1, 4)).save(str(path))
     with pytest.raises(BackendError, match="the model failed to run"):
         _run(load_model(path), {"features": np.ones((3, 5), dtype=np.float32)})
+
+
+def test_without_pytorch_torch_models_get_a_clear_error(tmp_path, monkeypatch):
+    from engine import torch_loader
+    from engine.passes import plan
+
+    path = tmp_path / "model.pt"
+    torch.jit.trace(_module(), torch.ones(1, 4)).save(str(path))
+    monkeypatch.setattr(torch_loader, "torch_installed", lambda: False)
+    monkeypatch.setattr(plan, "torch_installed", lambda: False)
+    with pytest.raises(UnsupportedModelError, match="needs PyTorch, which this installation leaves out"):
+        load_model(path)
+    with pytest.raises(UnsupportedModelError, match="needs PyTorch"):
+        get_backend("torch").import_runtime()
+    factory = SimpleNamespace(format=ModelFormat.TORCH_FACTORY, trusted=True)
+    assert "needs PyTorch" in plan.module_blocker(factory)
