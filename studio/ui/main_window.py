@@ -222,6 +222,7 @@ class MainWindow(QMainWindow):
                 options=self.run_settings.backend_options(), settings=self.run_settings.benchmark_settings(),
                 inputs=self.model_page.input_request(self.run_settings.batch.value()),
                 telemetry_hz=self.run_settings.telemetry_hz.value() or None, db_url=self.db_url,
+                scenario=self.run_settings.scenario_settings(),
             )
         except Exception as error:  # bad settings (a malformed shape) get the same dialog as any failure
             show_error(self, "Run settings", " ".join(str(error).split()))
@@ -242,8 +243,13 @@ class MainWindow(QMainWindow):
     def _run_done(self, report) -> None:
         result = report.result
         saved = f"saved as run {report.run_id}" if report.run_id else f"NOT saved: {report.save_error}"
-        self.dashboard.detach(f"{result.status}: {result.stats.count} iterations, "
-                              f"p50 {result.stats.percentiles_ms['p50'] or 0:.3f} ms; {saved}")
+        if hasattr(result, "validity"):  # a LoadGen scenario
+            headline = ", ".join(f"{k} {v:,.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.headline().items())
+            reasons = f" ({'; '.join(result.validity.reasons)})" if result.validity.reasons else ""
+            self.dashboard.detach(f"{result.settings.scenario} {result.validity.label}{reasons}: {headline}; {saved}")
+        else:
+            self.dashboard.detach(f"{result.status}: {result.stats.count} iterations, "
+                                  f"p50 {result.stats.percentiles_ms['p50'] or 0:.3f} ms; {saved}")
         if report.save_error:
             show_error(self, "Run not saved", f"The run was measured but not saved: {report.save_error}",
                        f"Its samples were written to {report.unsaved_export}" if report.unsaved_export else "")

@@ -12,6 +12,7 @@ from engine.backends import BackendOptions
 from engine.backends.base import GRAPH_OPTIMIZATION_LEVELS
 from engine.devices import Device
 from engine.runner import BenchmarkSettings
+from engine.scenarios import SCENARIOS, ScenarioSettings
 
 KIND_GROUPS = (("cpu", "CPU"), ("gpu", "GPU"), ("npu", "NPU"))
 AUTO_BACKEND = "auto (by model format)"
@@ -40,6 +41,19 @@ class RunSettingsPage(QWidget):
         self.duration.setSuffix(" s")
         self.telemetry_hz = _spin(0, 100, 10, special="off")
         self.telemetry_hz.setSuffix(" Hz")
+        self.scenario = QComboBox()
+        self.scenario.addItem("Timed loop (iterations and duration)", None)
+        for name in SCENARIOS:
+            self.scenario.addItem(f"LoadGen {name}", name)
+        self.rate = QDoubleSpinBox()
+        self.rate.setRange(0.1, 1_000_000.0)
+        self.rate.setValue(100.0)
+        self.rate.setSuffix(" queries/s")
+        self.latency_bound = QDoubleSpinBox()
+        self.latency_bound.setRange(0.01, 100_000.0)
+        self.latency_bound.setValue(20.0)
+        self.latency_bound.setSuffix(" ms")
+        self.scenario.currentIndexChanged.connect(self._scenario_changed)
         self.graph_level = QComboBox()
         self.graph_level.addItems(GRAPH_OPTIMIZATION_LEVELS)
         self.graph_level.setCurrentText("all")
@@ -51,10 +65,14 @@ class RunSettingsPage(QWidget):
         form.addRow("Minimum iterations", self.iterations)
         form.addRow("Minimum duration", self.duration)
         form.addRow("Telemetry rate", self.telemetry_hz)
+        form.addRow("Scenario", self.scenario)
+        form.addRow("Server arrival rate", self.rate)
+        form.addRow("Server p99 bound", self.latency_bound)
         form.addRow("ORT graph optimization", self.graph_level)
         settings_box = QGroupBox("Run settings")
         settings_box.setLayout(form)
 
+        self._scenario_changed()
         layout = QHBoxLayout(self)
         layout.addWidget(devices_box, 3)
         column = QVBoxLayout()
@@ -102,6 +120,21 @@ class RunSettingsPage(QWidget):
     def benchmark_settings(self) -> BenchmarkSettings:
         return BenchmarkSettings(warmup=self.warmup.value(), min_iterations=self.iterations.value(),
                                  min_duration_s=self.duration.value())
+
+    def scenario_settings(self) -> ScenarioSettings | None:
+        """The chosen LoadGen scenario, on the same minimums and warm-up as the plain loop; None for the plain loop."""
+        name = self.scenario.currentData()
+        if name is None:
+            return None
+        server = name == "server"
+        return ScenarioSettings(scenario=name, min_duration_s=self.duration.value(), min_queries=self.iterations.value(),
+                                warmup=self.warmup.value(), target_qps=self.rate.value() if server else None,
+                                latency_bound_ms=self.latency_bound.value() if server else None)
+
+    def _scenario_changed(self) -> None:
+        server = self.scenario.currentData() == "server"
+        self.rate.setEnabled(server)
+        self.latency_bound.setEnabled(server)
 
     def save(self, settings: QSettings) -> None:
         for name in ("threads", "batch", "warmup", "iterations", "telemetry_hz"):

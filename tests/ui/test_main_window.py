@@ -152,3 +152,12 @@ def test_export_a_run_from_history(qtbot, window, tmp_path, monkeypatch):
     monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.No)
     window.export_to(str(target), run_id=1)
     assert (target / "old.txt").exists() and not window.jobs
+
+
+def test_a_loadgen_scenario_from_run_settings(qtbot, window):
+    fast_run_settings(window, iterations=40)
+    window.run_settings.scenario.setCurrentIndex(window.run_settings.scenario.findData("single-stream"))
+    assert not window.run_settings.rate.isEnabled()
+    _run(qtbot, window)
+    assert window.dashboard.status.text().startswith("single-stream VALID: p90_ms")
+    assert len(window.dashboard.latency_curve.getData()[1]) >= 40
