@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from engine.environment import fingerprint
 from engine.errors import InputError
 from engine.runner import Progress
+from engine.samples import SampleBuffer
 from engine.statistics import summarize
 from profilers.sampler import DEFAULT_HZ
 from storage import ModelInfo, StorageError
@@ -73,7 +74,11 @@ class GenerateReport:
 
 
 def generate_benchmark(request: GenerateRequest, *, cancel: threading.Event | None = None,
-                       progress: Progress | None = None) -> GenerateReport:
+                       progress: Progress | None = None, live: SampleBuffer | None = None) -> GenerateReport:
+    """Loads the model folder, runs the request's mode with telemetry, and saves the run.
+
+    `live` receives every prefill and decode step as it happens (plain generation mode), for live plots.
+    """
     from engine.generative.loading import load_causal_lm
 
     mode = request.mode
@@ -87,7 +92,7 @@ def generate_benchmark(request: GenerateRequest, *, cancel: threading.Event | No
         try:
             if sampler is not None:
                 sampler.start()
-            result, records, window = _run(mode, lm, settings, request.threads, cancel, progress)
+            result, records, window = _run(mode, lm, settings, request.threads, cancel, progress, live)
             tokens = sum(r.new_tokens for r in records)
             telemetry = (window_telemetry(sampler, *window, inferences=len(records), items=tokens)
                          if sampler is not None and records else None)
@@ -120,7 +125,8 @@ def _settings(mode: str, request: GenerateRequest):
                               seed=request.seed)
 
 
-def _run(mode: str, lm, settings, threads: int | None, cancel: threading.Event, progress: Progress | None):
+def _run(mode: str, lm, settings, threads: int | None, cancel: threading.Event, progress: Progress | None,
+         live: SampleBuffer | None = None):
     """Runs the chosen mode; returns (result, the request records to store, the timed window in ns)."""
     if mode == "prefix_reuse":
         from engine.generative.prefix_reuse import run_prefix_reuse_benchmark
@@ -135,7 +141,7 @@ def _run(mode: str, lm, settings, threads: int | None, cancel: threading.Event, 
     else:
         from engine.generative.benchmark import run_generation_benchmark
 
-        result = run_generation_benchmark(lm, settings, threads=threads, cancel=cancel, progress=progress)
+        result = run_generation_benchmark(lm, settings, threads=threads, cancel=cancel, progress=progress, samples=live)
         records = result.requests
     starts = [r.start_ns for r in records]
     ends = [r.start_ns + r.total_ns for r in records]

@@ -49,8 +49,10 @@ class MainWindow(QMainWindow):
         # The plot pages need pyqtgraph (~0.5 s to import): they are built just after the window first shows.
         self.dashboard = None
         self.compare_page = None
+        self.generate_page = None
+        self.generate_job: Job | None = None
         self.pages = {"Model": self.model_page, "Run settings": self.run_settings, "Optimize": self.optimize_page,
-                      "Dashboard": QLabel("Loading…"),
+                      "Dashboard": QLabel("Loading…"), "Generate": QLabel("Loading…"),
                       "History": self.history, "Compare": QLabel("Loading…")}
         self.nav = QListWidget()
         self.nav.addItems(list(self.pages))
@@ -127,6 +129,11 @@ class MainWindow(QMainWindow):
         self.dashboard = self._replace_page("Dashboard", Dashboard())
         self.compare_page = self._replace_page("Compare", ComparePage(self.db_url))
         self.compare_page.run_jobs.connect(self.start_job)
+        from studio.ui.generate_page import GeneratePage
+
+        self.generate_page = self._replace_page("Generate", GeneratePage())
+        self.generate_page.run_requested.connect(self.start_generate)
+        self.generate_page.cancel_requested.connect(lambda: self.generate_job and self.generate_job.stop())
 
     def _replace_page(self, name: str, page: QWidget) -> QWidget:
         placeholder = self.pages[name]
@@ -308,6 +315,26 @@ class MainWindow(QMainWindow):
         handle = self.handle
         return f"{handle.path}:{handle.factory_function}" if handle.factory_function else str(handle.path)
 
+    # -- generate --------------------------------------------------------------------------------------------
+    def start_generate(self) -> None:
+        from studio.generation import generate_benchmark
+
+        if self.generate_job is not None:
+            return
+        request = self.generate_page.request(self.db_url)
+        samples = self.generate_page.started()
+        self.generate_job = self.start_job("generate", lambda cancel, progress: generate_benchmark(
+            request, cancel=cancel, progress=progress, live=samples), self._generated, self._generate_failed)
+
+    def _generated(self, report) -> None:
+        self.generate_job = None
+        self.generate_page.finished(report)
+        self.history.refresh()
+
+    def _generate_failed(self, message: str) -> None:
+        self.generate_job = None
+        self.generate_page.finished(error=message)
+
     # -- export ----------------------------------------------------------------------------------------------
     def export(self, **source) -> None:
         """Asks where, then writes the bundle of a model, a saved run or an optimized artifact."""
@@ -434,6 +461,7 @@ class MainWindow(QMainWindow):
             job.wait(CLOSE_WAIT_S)
         if self.dashboard is not None:
             self.dashboard.timer.stop()
+            self.generate_page.timer.stop()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.run_settings.save(self.settings)
         event.accept()

@@ -81,6 +81,18 @@ def main(out: Path) -> None:
         wait(lambda: window.compare_page.view is not None and not window.jobs)
         shot("compare")
 
+        from engine.generative.random_models import build_random_causal_lm
+
+        llama = build_random_causal_lm(work / f"llama-{theme}", preset="tiny", family="llama")
+        page = window.generate_page
+        page.folder.setText(str(llama))
+        page.prompt_tokens.setValue(32)
+        page.new_tokens.setValue(24)
+        window.nav.setCurrentRow(list(window.pages).index("Generate"))
+        window.start_generate()
+        wait(lambda: window.generate_job is None and not window.jobs, 120)
+        shot("generate")
+
         broken = work / "broken.onnx"
         broken.write_bytes(os.urandom(256))
         window.open_model(str(broken))
