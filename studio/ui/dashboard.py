@@ -25,6 +25,7 @@ from studio.ui.theme import SERIES_COLOURS, plot_background, plot_foreground
 REFRESH_MS = 33
 TILE_DETAIL_CHARS = 48  # the full text is in the tooltip and, for unavailable metrics, beside the plots
 PLOT_MIN_HEIGHT = 90
+LEFT_AXIS_WIDTH = 64
 UNAVAILABLE_HEIGHT = 90
 QWIDGETSIZE_MAX = (1 << 24) - 1
 THROTTLE_CHECK_EVERY = 30  # refreshes (about once a second)
@@ -64,6 +65,7 @@ class PlotPanel(QStackedWidget):
         self.plot = pg.PlotWidget(background=plot_background())
         self.plot.setTitle(title, color=plot_foreground())
         self.plot.setLabel("left", unit)
+        self.plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)  # equal widths keep the stacked plots' time axes aligned
         # No grid on live plots: its translucent lines cost ~85 ms a frame under software rendering.
         self.plot.setClipToView(True)
         self.plot.setDownsampling(auto=True, mode="peak")  # curves also arrive pre-decimated: see live_metrics.in_view
