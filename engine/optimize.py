@@ -239,9 +239,11 @@ def _fidelity(handle: ModelHandle, optimized: Path, baseline: Path, recipe: Reci
             "original": accuracy(run_model(handle, samples, runner, cancel), labels),
             "optimized": accuracy(run_model(optimized_handle, samples, runner, cancel), labels),
         }
+    # A PyTorch source is summarized by its FP32 ONNX export, so size and parameters compare like with like.
+    reference = handle if Path(baseline) == Path(handle.path) else load_model(baseline)
     return FidelityReport(
         samples=len(feeds), outputs=outputs,
-        original=summarize_model(handle, baseline, shapes),
+        original=summarize_model(reference, baseline, shapes),
         optimized=summarize_model(optimized_handle, optimized, shapes),
         task_accuracy=task,
         budget=check_budget(outputs, budget) if budget.is_set else None,
