@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from engine import devices
@@ -31,8 +31,9 @@ def window(qtbot, qapp, tmp_path, private_database):
     if main.run_job is not None:
         main.run_job.stop()
     qtbot.waitUntil(lambda: not main.jobs, timeout=JOB_TIMEOUT_MS)
-    if main.dashboard is not None:
-        main.dashboard.timer.stop()
+    main.close()
+    leaked = [timer.parent().__class__.__name__ for timer in main.findChildren(QTimer) if timer.isActive()]
+    assert not leaked, f"timers still running after the window closed: {leaked}"
     for dialog in QApplication.topLevelWidgets():
         if isinstance(dialog, QMessageBox):
             dialog.close()
