@@ -102,6 +102,10 @@ def add_generate_command(commands, common: argparse.ArgumentParser) -> None:
     generate.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     generate.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads")
     generate.add_argument("--seed", type=int, default=0, help="seed of the prompts' token ids")
+    generate.add_argument("--weight-quantization", choices=("int8-dynamic", "nf4"),
+                          help="weight-only quantization of the Linear layers, graded by perplexity on a sample text")
+    generate.add_argument("--max-perplexity-increase", type=float, metavar="X",
+                          help="refuse a quantized model whose perplexity rises by more than X (0.02 = 2%%)")
     generate.add_argument("--telemetry-hz", type=float, default=DEFAULT_HZ, metavar="N",
                           help=f"telemetry sampling rate (default {DEFAULT_HZ:g}; 0 turns it off)")
     generate.add_argument("--no-save", action="store_true", help="do not record the run in the database")
@@ -117,7 +121,9 @@ def _generate(args: argparse.Namespace) -> int:
         model_dir=args.model_dir, prompt_tokens=args.prompt_len, new_tokens=args.new_tokens, batch=args.batch,
         requests=args.requests, use_cache=not args.no_cache, shared_prefix=args.shared_prefix, rate=args.rate,
         duration_s=args.duration, max_batch=args.max_batch, device=args.device, dtype=args.dtype,
-        threads=args.threads, seed=args.seed, telemetry_hz=args.telemetry_hz or None, save=not args.no_save,
+        threads=args.threads, seed=args.seed, weight_quantization=args.weight_quantization,
+        max_perplexity_increase=args.max_perplexity_increase, telemetry_hz=args.telemetry_hz or None,
+        save=not args.no_save,
         db_url=db_url(args), tags=tuple(args.tag),
     )
     with cancel_on_interrupt() as cancel:

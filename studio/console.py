@@ -296,6 +296,12 @@ def generation_text(report) -> str:
         else:
             lines.append(f"serving     {_rate(data['throughput_tokens_per_s'])} tokens/s over {data['requests']} "
                          f"requests; queue p99 {_ms(data['queue_ms']['p99'])}; mean batch {data['mean_batch']:.2f}")
+    quantized = data.get("weight_quantization")
+    if quantized:
+        lines.append(f"weights     {quantized['scheme']} on {quantized['linear_layers_quantized']} Linear layers: "
+                     f"{_bytes(quantized['weight_bytes_before'])} -> {_bytes(quantized['weight_bytes_after'])}; "
+                     f"perplexity {quantized['perplexity_before']['perplexity']:.3f} -> "
+                     f"{quantized['perplexity_after']['perplexity']:.3f}")
     memory = data["memory"]
     if memory.get("peak_rss_bytes"):
         lines.append(f"memory      peak RSS {_bytes(memory['peak_rss_bytes'])}")

@@ -43,6 +43,8 @@ class GenerateRequest:
     dtype: str = "float32"
     threads: int | None = None
     seed: int = 0
+    weight_quantization: str | None = None  # "int8-dynamic" or "nf4": weight-only, graded by perplexity
+    max_perplexity_increase: float | None = None  # e.g. 0.02: refuse a quantized model 2 % worse or more
     telemetry_hz: float | None = DEFAULT_HZ
     save: bool = True
     db_url: str | None = None
@@ -64,13 +66,15 @@ class GenerateReport:
     result: object  # GenerationResult, PrefixReuseResult or ServingResult
     telemetry: dict | None
     generated_tokens: int
+    quantization: dict | None = None  # the weight-only quantization's report: perplexity before and after
     run_id: int | None = None
     save_error: str | None = None
 
     def to_dict(self) -> dict:
         return {"schema_version": GENERATE_SCHEMA_VERSION, "tool_version": __version__, "mode": self.request.mode,
                 "run_id": self.run_id, **self.result.to_dict(), "generated_tokens": self.generated_tokens,
-                "telemetry_hz": self.request.telemetry_hz, "telemetry": self.telemetry}
+                "telemetry_hz": self.request.telemetry_hz, "telemetry": self.telemetry,
+                "weight_quantization": self.quantization}
 
 
 def generate_benchmark(request: GenerateRequest, *, cancel: threading.Event | None = None,
@@ -85,6 +89,9 @@ def generate_benchmark(request: GenerateRequest, *, cancel: threading.Event | No
     settings = _settings(mode, request)  # bad values fail here, before a run row exists
     cancel = cancel or threading.Event()
     lm = load_causal_lm(request.model_dir, device=request.device, dtype=request.dtype, threads=request.threads)
+    quantization = _quantize(lm, request) if request.weight_quantization else None
+    if quantization is not None:
+        lm = quantization[0]
     db = open_store(request.db_url) if request.save else None
     try:
         recording = RunRecording.start(db, _model_info(lm), _run_fields(request, lm), None) if db else None
@@ -103,11 +110,23 @@ def generate_benchmark(request: GenerateRequest, *, cancel: threading.Event | No
         finally:
             if sampler is not None:
                 sampler.close()
-        report = GenerateReport(request, result, telemetry, tokens)
+        report = GenerateReport(request, result, telemetry, tokens, quantization[1].to_dict() if quantization else None)
         return _save(report, recording, records) if recording else report
     finally:
         if db is not None:
             db.close()
+
+
+def _quantize(lm, request: GenerateRequest):
+    """Weight-only quantization, graded like every optimization: by a fidelity metric, here perplexity."""
+    from engine.generative.quantization import quantize_with_fidelity
+
+    quantized, report = quantize_with_fidelity(lm, request.weight_quantization)
+    budget = request.max_perplexity_increase
+    if budget is not None and report.perplexity_increase > budget:
+        raise InputError(f"{request.weight_quantization} raises perplexity by {report.perplexity_increase:.2%}, over the "
+                         f"budget of {budget:.2%}: the quantized model was not benchmarked")
+    return quantized, report
 
 
 def _settings(mode: str, request: GenerateRequest):

@@ -59,6 +59,10 @@ class GeneratePage(QWidget):
         self.duration.setSuffix(" s")
         self.dtype = QComboBox()
         self.dtype.addItems(["float32", "bfloat16", "float16"])
+        self.weights = QComboBox()
+        self.weights.addItem("Full precision", None)
+        self.weights.addItem("INT8 weight-only (dynamic)", "int8-dynamic")
+        self.weights.addItem("NF4 weight-only (bitsandbytes)", "nf4")
         self.threads = _spin(0, 256, 0)
         self.threads.setSpecialValueText("torch default")
         form = QFormLayout()
@@ -73,6 +77,7 @@ class GeneratePage(QWidget):
         form.addRow("Arrival rate", self.rate)
         form.addRow("Arrivals for", self.duration)
         form.addRow("Dtype", self.dtype)
+        form.addRow("Weights", self.weights)
         form.addRow("Threads", self.threads)
         self.run_button = QPushButton("Run generation benchmark")
         self.run_button.clicked.connect(self.run_requested)
@@ -129,6 +134,7 @@ class GeneratePage(QWidget):
             rate=self.rate.value() if mode == "serving" else None,
             duration_s=self.duration.value() if mode == "serving" else None,
             dtype=self.dtype.currentText(), threads=self.threads.value() or None, db_url=db_url,
+            weight_quantization=self.weights.currentData(),
         )
 
     def started(self) -> SampleBuffer:
@@ -172,7 +178,12 @@ class GeneratePage(QWidget):
         peak = (data.get("memory") or {}).get("peak_rss_bytes")
         self.tiles["memory"].show_value("–" if not peak else f"{peak / 2**20:,.0f} MiB", "process, kernel high-water mark")
         self.tiles["energy"].show_value(*_energy_per_token(data))
-        fill_table(self.results, _result_rows(mode, data))
+        rows = _result_rows(mode, data)
+        quantized = data.get("weight_quantization")
+        if quantized:
+            rows.append((f"perplexity ({quantized['scheme']})", f"{quantized['perplexity_before']['perplexity']:.3f} → "
+                         f"{quantized['perplexity_after']['perplexity']:.3f} ({quantized['perplexity_increase']:+.2%})"))
+        fill_table(self.results, rows)
 
     def _mode_changed(self) -> None:
         mode = self.mode.currentData()

@@ -52,3 +52,17 @@ def test_bad_requests_are_one_line_errors(tmp_path, capsys, tiny_llama, argv, me
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
     assert main(["runs", "list", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["total"] == 0  # bad input never leaves a run behind
+
+
+def test_weight_only_quantization_is_graded_by_perplexity(capsys, tiny_llama):
+    document = _generate(capsys, tiny_llama, "--weight-quantization", "int8-dynamic", "--no-save")
+    quantized = document["weight_quantization"]
+    assert quantized["scheme"] == "int8-dynamic" and quantized["linear_layers_quantized"] > 0
+    assert quantized["weight_bytes_after"] < quantized["weight_bytes_before"]
+    assert quantized["perplexity_before"]["perplexity"] > 0 and quantized["perplexity_after"]["perplexity"] > 0
+
+
+def test_a_perplexity_budget_refuses_a_worse_model(capsys, tiny_llama):
+    assert main(["generate-bench", str(tiny_llama), "--weight-quantization", "int8-dynamic",
+                 "--max-perplexity-increase", "-0.5", "--telemetry-hz", "0"]) == 2
+    assert "over the budget" in capsys.readouterr().err
