@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 from studio import __version__, session
 from studio.ui.actions import ActionRegistry
 from studio.ui.error_dialog import show_error
+from studio.ui.gc_in_gui_thread import GuiThreadGarbageCollector
 from studio.ui.history_page import HistoryPage
 from studio.ui.jobs import Job
 from studio.ui.model_page import ModelPage
@@ -37,6 +38,7 @@ class MainWindow(QMainWindow):
         self.jobs: set[Job] = set()
         self.run_job: Job | None = None
         self.closing = False
+        self.garbage_collector = GuiThreadGarbageCollector(self)
         self.setAcceptDrops(True)
         self.setWindowTitle(APP_TITLE)
 
@@ -49,11 +51,14 @@ class MainWindow(QMainWindow):
         # The plot pages need pyqtgraph (~0.5 s to import): they are built just after the window first shows.
         self.dashboard = None
         self.compare_page = None
+        self.sweep_page = None
+        self.layers_view = None
         self.generate_page = None
         self.generate_job: Job | None = None
         self.pages = {"Model": self.model_page, "Run settings": self.run_settings, "Optimize": self.optimize_page,
                       "Dashboard": QLabel("Loading…"), "Generate": QLabel("Loading…"),
-                      "History": self.history, "Compare": QLabel("Loading…")}
+                      "History": self.history, "Compare": QLabel("Loading…"), "Sweep": QLabel("Loading…"),
+                      "Layers": QLabel("Loading…")}
         self.nav = QListWidget()
         self.nav.addItems(list(self.pages))
         self.nav.setFixedWidth(150)
@@ -89,6 +94,7 @@ class MainWindow(QMainWindow):
         self.optimize_page.open_optimized.connect(self.open_model)
         self.optimize_page.export_artifact.connect(lambda artifact_id: self.export(artifact_id=artifact_id))
         self.history.export_run.connect(lambda run_id: self.export(run_id=run_id))
+        self.history.open_layers.connect(self.show_layers)
         self.history.run_jobs.connect(self.start_job)
         self.history.compare_runs.connect(self._compare)
         self.history.open_run.connect(self.open_saved_run)
@@ -134,6 +140,13 @@ class MainWindow(QMainWindow):
         self.generate_page = self._replace_page("Generate", GeneratePage())
         self.generate_page.run_requested.connect(self.start_generate)
         self.generate_page.cancel_requested.connect(lambda: self.generate_job and self.generate_job.stop())
+        from studio.ui.layers_view import LayersView
+        from studio.ui.sweep_page import SweepPage
+
+        self.sweep_page = self._replace_page("Sweep", SweepPage(self.start_job, self._current_model_location, self.db_url))
+        self.sweep_page.open_run.connect(self.open_saved_run)
+        self.sweep_page.sweep_finished.connect(lambda _: self.history.refresh())
+        self.layers_view = self._replace_page("Layers", LayersView(self.start_job, self.db_url))
 
     def _replace_page(self, name: str, page: QWidget) -> QWidget:
         placeholder = self.pages[name]
@@ -311,6 +324,14 @@ class MainWindow(QMainWindow):
         self.optimize_page.set_busy(False)
         self.state.setText("Optimization cancelled: nothing written" if cancelled else "Optimization failed")
 
+    def _current_model_location(self) -> str | None:
+        return self._model_location() if self.handle is not None else None
+
+    def show_layers(self, run_id: int) -> None:
+        self.ensure_plot_pages()
+        self.layers_view.show_run(run_id)
+        self.nav.setCurrentRow(list(self.pages).index("Layers"))
+
     def _model_location(self) -> str:
         handle = self.handle
         return f"{handle.path}:{handle.factory_function}" if handle.factory_function else str(handle.path)
@@ -456,6 +477,8 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
             self.run_job.stop()
+        if self.sweep_page is not None:
+            self.sweep_page.cancel()  # a sweep can run for minutes: stop it like a run
         self.closing = True
         for job in list(self.jobs):
             job.wait(CLOSE_WAIT_S)
@@ -464,6 +487,7 @@ class MainWindow(QMainWindow):
             self.generate_page.timer.stop()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.run_settings.save(self.settings)
+        self.garbage_collector.stop()
         event.accept()
 
 
