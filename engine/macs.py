@@ -107,7 +107,7 @@ def _node_macs(node, shapes: dict[str, tuple[int, ...]]):
             return None
         return math.prod(x) * math.prod(weight[1:])
     if op in GEMM_OPS:
-        a = inputs[0]
+        a = inputs[0] if inputs else None
         if out is None or a is None:
             return None
         trans_a = next((attr.i for attr in node.attribute if attr.name == "transA"), 0)

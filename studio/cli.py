@@ -26,6 +26,7 @@ from studio import __version__, console, session
 from studio.cli_export import add_export_commands
 from studio.cli_optimize import add_generate_command, add_optimize_command
 from studio.cli_runs import add_runs_commands
+from studio.cli_sweeps import add_sweep_commands
 from studio.cli_support import EXIT_INTERNAL, EXIT_USAGE, PROG, add_input_options, cancel_on_interrupt, db_url, \
     OneLineErrorParser, input_request, one_line, print_out, progress_bar
 
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate_command(commands, common)
     add_runs_commands(commands, common)
     add_export_commands(commands, common)
+    add_sweep_commands(commands, common)
 
     gui = commands.add_parser("gui", parents=[common], help="open the desktop studio (the default with no command)")
     gui.add_argument("model", nargs="?", help="model to open (default: the last one, else the built-in sample)")

@@ -55,7 +55,7 @@ class RunRecording:
     @classmethod
     def start_bench(cls, db: Database, plan: BenchPlan, settings: dict, samples: SampleBuffer, *,
                     tags: tuple[str, ...] = (), notes: str = "", sweep_id: int | None = None,
-                    sweep_point: str | None = None) -> RunRecording:
+                    sweep_point: str | None = None, artifact_id: int | None = None) -> RunRecording:
         """A benchmark run of `plan`; a sweep's point runs carry the sweep's id and their point key."""
         handle, device, runner, inputs = plan.handle, plan.device, plan.runner, plan.inputs
         model = ModelInfo(
@@ -65,7 +65,7 @@ class RunRecording:
         run = {"device": device.id, "backend": runner.backend, "provider": runner.provider,
                "provider_options": dict(runner.options), "settings": {**settings, "inputs": inputs.to_dict()},
                "environment": fingerprint({"requested": runner.to_dict()}), "tags": tags, "notes": notes,
-               "sweep_id": sweep_id, "sweep_point": sweep_point}
+               "sweep_id": sweep_id, "sweep_point": sweep_point, "artifact_id": artifact_id}
         return cls.start(db, model, run, samples, inputs.batch_size)
 
     def append_samples(self, starts_ns, latencies_ns, batches) -> None:

@@ -32,6 +32,7 @@ class HistoryPage(QWidget):
     open_run = Signal(int)
     compare_runs = Signal(list)
     export_run = Signal(int)
+    open_layers = Signal(int)
 
     def __init__(self, db_url: str | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -71,6 +72,7 @@ class HistoryPage(QWidget):
         buttons = QHBoxLayout()
         for text, slot in (("Open", self._open_selected), ("Compare selected", self._compare_selected),
                            ("Export…", lambda: self.selected_ids() and self.export_run.emit(self.selected_ids()[0])),
+                           ("Layers", lambda: self.selected_ids() and self.open_layers.emit(self.selected_ids()[0])),
                            ("Tags…", self._edit_tags), ("Notes…", self._edit_notes), ("Delete…", self._delete_selected)):
             button = QPushButton(text)
             button.clicked.connect(slot)
