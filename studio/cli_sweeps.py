@@ -18,8 +18,8 @@ from profilers.sampler import DEFAULT_HZ
 from studio import console
 from studio.cli_support import EXIT_USAGE, PROG, OneLineErrorParser, cancel_on_interrupt, db_url, print_out, \
     progress_bar
-from studio.sweeps import ProfileReport, SweepReport, SweepRequest, compare_run_profiles, parse_list, \
-    profile_use_case, run_sweep_use_case, thread_count
+from studio.layer_profiles import ProfileReport, compare_run_profiles, profile_use_case
+from studio.sweeps import SweepReport, SweepRequest, parse_list, run_sweep_use_case, thread_count
 
 PERCENTILES = ("p50", "p90", "p95", "p99")
 MARKS = {"chosen": "*", "efficient": "e", "frontier": "^"}

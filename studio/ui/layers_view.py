@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplit
     QWidget
 
 from engine.layer_profile import LayerProfile
-from studio.sweeps import load_run_profile
+from studio.layer_profiles import load_run_profile
 from studio.ui.tables import read_only_table
 from studio.ui.theme import SERIES_COLOURS, plot_background, plot_foreground
 

@@ -28,7 +28,7 @@ def main(out: Path) -> None:
 
     from engine.runner import BenchmarkSettings
     from studio.session import BenchRequest
-    from studio.sweeps import profile_use_case
+    from studio.layer_profiles import profile_use_case
     from studio.ui.jobs import Job
     from studio.ui.layers_view import LayersView
     from studio.ui.sweep_page import SweepPage

@@ -10,7 +10,7 @@ from PySide6.QtCore import QPointF
 from engine.layer_profile import NodeEvent, build_profile
 from engine.runner import BenchmarkSettings
 from studio.session import BenchRequest
-from studio.sweeps import profile_use_case
+from studio.layer_profiles import profile_use_case
 from studio.ui.layers_view import FALLBACK_COLOUR, LayersView
 from studio.ui.sweep_page import SweepPage
 from studio.ui.theme import SERIES_COLOURS
