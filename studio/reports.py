@@ -13,7 +13,6 @@ import base64
 import io
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -26,6 +25,7 @@ import storage
 from engine.errors import InputError
 from storage import Comparison, RunData, RunFilter, latency_statistics
 from studio import __version__
+from studio.session import write_text_atomically
 
 TOOL_NAME = "Open-AutoGLM Studio"
 TEMPLATE = "report.html.j2"
@@ -118,7 +118,7 @@ def write_run_report(db_url: str | None, run_id: int, compare_ids: Sequence[int]
         raise InputError(f"each run can appear only once in a report, got runs {ids}")
     with storage.open_database(db_url) as db:
         runs = [db.runs.load_run(identifier, telemetry=True) for identifier in ids]
-    return write_html_atomically(output, run_report_html(runs))
+    return write_text_atomically(output, run_report_html(runs))
 
 
 def run_summary(run: RunData) -> dict:
@@ -151,20 +151,6 @@ def find_original_run(db, run: RunData) -> RunData | None:
     page = db.runs.list_runs(RunFilter(model=record.model.sha256, device=record.device, status="completed"), limit=100)
     original = next((r for r in page.runs if r.artifact_id is None and r.id != record.id), None)
     return db.runs.load_run(original.id, telemetry=True) if original else None
-
-
-def write_html_atomically(path: str | os.PathLike, text: str) -> Path:
-    """A temp file beside the target, then a rename: a failed write never leaves half a report."""
-    target = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
 
 
 def render(context: dict) -> str:
