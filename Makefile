@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test bench lint-imports postgresql installer clean
+.PHONY: run test bench lint-imports postgresql qt-system-libraries installer clean
 
 # torch==2.13.0 goes first: pip then takes the local CPU wheel instead of
 # resolving a newer build that drags in several GB of CUDA packages.
@@ -15,8 +15,19 @@ $(INSTALLED): pyproject.toml
 	touch $@
 
 # Starts the studio on its built-in sample model; with no display, the headless demo.
-run: $(INSTALLED)
+run: $(INSTALLED) qt-system-libraries
 	$(BIN)/autoglm-studio
+
+# Qt's X11 plugin needs system libraries pip cannot install (Debian/Ubuntu names).
+QT_X11_PACKAGES := libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxkbcommon-x11-0
+qt-system-libraries:
+	@missing=; for lib in libxcb-cursor.so.0 libxcb-icccm.so.4 libxcb-keysyms.so.1 libxcb-image.so.0 \
+		libxcb-render-util.so.0 libxkbcommon-x11.so.0; do ldconfig -p 2>/dev/null | grep -q $$lib || missing=yes; done; \
+	if [ -n "$$DISPLAY" ] && [ -n "$$missing" ]; then \
+		echo "installing the X11 libraries of the desktop window: $(QT_X11_PACKAGES)"; \
+		$$(command -v sudo) apt-get install -y -q $(QT_X11_PACKAGES) >/dev/null 2>&1 || \
+		echo "could not install them: the studio will say which are missing and run the headless demo"; \
+	fi
 
 # The storage tests start a real PostgreSQL server (initdb + pg_ctl into a temp dir).
 test: $(INSTALLED) lint-imports postgresql

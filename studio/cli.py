@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import traceback
+from pathlib import Path
 from collections.abc import Sequence
 
 from engine.backends import BACKEND_NAMES, BackendOptions
@@ -208,6 +209,32 @@ def _snapshot_dict(snapshot, hz: float) -> dict:
             "sources": {name: status.state.value for name, status in snapshot.statuses.items()}}
 
 
+QT_X11_PACKAGES = "libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxkbcommon-x11-0"
+
+
+def window_problem() -> str | None:
+    """Why Qt could not open an X11 window here, known before Qt aborts the process over it."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM") or not os.environ.get("DISPLAY"):
+        return None
+    import ctypes.util
+    import importlib.util
+    import subprocess
+
+    missing = [] if ctypes.util.find_library("xcb-cursor") else ["libxcb-cursor.so.0"]  # loaded at run time
+    spec = importlib.util.find_spec("PySide6")
+    plugin = Path(spec.origin).parent / "Qt" / "plugins" / "platforms" / "libqxcb.so" if spec and spec.origin else None
+    if plugin is not None and plugin.exists():
+        try:
+            linked = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            linked = ""
+        missing += sorted({line.split()[0] for line in linked.splitlines() if "not found" in line})
+    if not missing:
+        return None
+    return (f"the desktop window on X11 needs system libraries that are missing ({', '.join(missing)}); "
+            f"install them with: sudo apt install {QT_X11_PACKAGES}")
+
+
 def display_available() -> bool:
     """A window can be shown: a desktop OS, an X or Wayland display, or a Qt platform chosen explicitly."""
     if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM"):
@@ -216,6 +243,9 @@ def display_available() -> bool:
 
 
 def _gui(args: argparse.Namespace) -> int:
+    problem = window_problem()
+    if problem:
+        raise EngineError(f"cannot open the window: {problem}")
     from studio.ui.app import run_gui  # Qt loads only when a window is wanted
 
     return run_gui(args.model, db_url(args))
@@ -241,8 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
     if not getattr(args, "handler", None):
-        if not display_available():
-            sys.stderr.write(f"{PROG}: no display found, so running the headless demo (see --help for commands)\n")
+        problem = window_problem() if display_available() else "no display found"
+        if problem:
+            sys.stderr.write(f"{PROG}: {problem}, so running the headless demo (see --help for commands)\n")
             args = parser.parse_args(["demo"])
         else:
             args = parser.parse_args(["gui"])

@@ -163,6 +163,24 @@ def test_version_and_help(capsys):
     assert "bench" in capsys.readouterr().out
 
 
+def test_a_missing_x11_library_is_explained_not_a_crash(monkeypatch, capsys):
+    import ctypes.util
+
+    import studio.cli as cli
+
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    monkeypatch.setattr(cli.sys, "platform", "linux")
+    assert main(["gui"]) == 2
+    assert "libxcb-cursor.so.0" in capsys.readouterr().err
+    chosen = []
+    monkeypatch.setattr(cli, "_demo", lambda args: chosen.append("demo") or 0)
+    assert main([]) == 0 and chosen == ["demo"]
+    err = capsys.readouterr().err
+    assert "libxcb-cursor.so.0" in err and "running the headless demo" in err
+
+
 @pytest.mark.parametrize(("display", "command"), [(False, "demo"), (True, "gui")])
 def test_no_command_opens_the_window_or_without_a_display_the_demo(monkeypatch, capsys, display, command):
     import studio.cli as cli
