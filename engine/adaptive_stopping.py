@@ -19,6 +19,7 @@ import numpy as np
 
 from engine.errors import BackendError, InputError, first_line
 from engine.prepared_session import PreparedSession
+from engine.runner import warm_up
 from engine.samples import SampleBuffer
 
 Progress = Callable[[float, str], None]
@@ -98,12 +99,7 @@ def measure_until_stable(prepared: PreparedSession, rule: StoppingRule, *, cance
     call, sync, append = prepared.call, prepared.sync, samples.append
     min_ns, cap_ns = int(rule.min_duration_s * 1e9), int(rule.max_duration_s * 1e9)
     try:
-        for _ in range(rule.warmup):
-            if cancel.is_set():
-                break
-            call()
-            if sync is not None:
-                sync()
+        warm_up(call, sync, rule.warmup, cancel)
         loop_start = end = perf_counter_ns()
         next_check, next_report, count = rule.min_iterations, loop_start + PROGRESS_INTERVAL_NS, 0
         stop_reason, converged, interval = "stopped by the user", False, None
