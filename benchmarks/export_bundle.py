@@ -33,8 +33,8 @@ LAUNCHES = 5
 
 
 def record_run(db_url: str) -> int:
-    from engine.runner import BenchmarkSettings
-    from studio import session
+    from engine.measure.runner import BenchmarkSettings
+    from studio.usecases import benchmark as session
     from studio.resources import sample_model_path
 
     request = session.BenchRequest(model=str(sample_model_path("transformer")), db_url=db_url, telemetry_hz=20,
@@ -49,9 +49,10 @@ def export_once(db_url: str, run_id: int, output: Path) -> float:
     """The Export button's work for a saved run, timed from the database read to the renamed bundle."""
     started = time.perf_counter()
     import storage
-    from engine.export import BundleRequest, export_bundle
-    from engine.models import load_model
-    from studio import __version__, reports
+    from engine.bundle.export import BundleRequest, export_bundle
+    from engine.model.opening import load_model
+    from studio import __version__
+    from studio.reports import html as reports
 
     with storage.open_database(db_url) as db:
         run = db.runs.load_run(run_id, telemetry=True)

@@ -28,7 +28,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from engine.cpu_info import cpu_info
+from engine.device.cpu_info import cpu_info
 from engine.generative.benchmark import compare_kv_cache, run_generation_benchmark
 from engine.generative.loading import CausalLM, load_causal_lm, torch_threads
 from engine.generative.prefix_reuse import run_prefix_reuse_benchmark

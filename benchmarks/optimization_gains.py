@@ -24,15 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.devices import DeviceRunner
-from engine.fidelity import compare_outputs, run_model
-from engine.inputs import InputRequest
-from engine.models import load_model
-from engine.optimize import measure_before_after, optimize
-from engine.passes.cache import CACHE_ENV
-from engine.passes.latency import measure_side_by_side
-from engine.passes.model_inputs import FeedSpecs, ModelInputs
-from engine.recipe import CalibrationSettings, Recipe
+from engine.device.discovery import DeviceRunner
+from engine.optimize.fidelity import compare_outputs, run_model
+from engine.model.inputs import InputRequest
+from engine.model.opening import load_model
+from engine.optimize.optimizer import measure_before_after, optimize
+from engine.optimize.passes.cache import CACHE_ENV
+from engine.optimize.passes.latency import measure_side_by_side
+from engine.optimize.passes.model_inputs import FeedSpecs, ModelInputs
+from engine.optimize.recipe import CalibrationSettings, Recipe
 
 REPO = Path(__file__).resolve().parent.parent
 CNN = REPO / "resources" / "models" / "sample_cnn.onnx"
@@ -234,7 +234,7 @@ def main() -> None:
 
 
 def run_all(work: Path, args) -> None:
-    from engine.cpu_info import cpu_info
+    from engine.device.cpu_info import cpu_info
 
     info = cpu_info()
     print(f"{info.model}, {info.logical_cores} logical cores, ISA {' '.join(info.isa_flags)}; 1 intra-op thread, "

@@ -19,10 +19,10 @@ import onnxruntime as ort
 
 from engine.backends import BackendOptions
 from engine.backends.onnxruntime_backend import OrtSession
-from engine.devices import DeviceRunner
-from engine.inputs import InputRequest, prepare_inputs
-from engine.models import load_model
-from engine.runner import BenchmarkSettings, run_benchmark
+from engine.device.discovery import DeviceRunner
+from engine.model.inputs import InputRequest, prepare_inputs
+from engine.model.opening import load_model
+from engine.measure.runner import BenchmarkSettings, run_benchmark
 from studio.resources import sample_model_path
 
 TARGET = 1.02

@@ -36,7 +36,7 @@ class FirstPaint(QObject):
 
 probe = FirstPaint()
 app.installEventFilter(probe)
-from studio.cli import main
+from studio.cli.main import main
 sys.exit(main(["gui"]))
 """
 

@@ -19,9 +19,8 @@ import numpy as np
 import psutil
 
 from engine.backends import BackendOptions
-from engine.runner import BenchmarkSettings
-from studio import session
-
+from engine.measure.runner import BenchmarkSettings
+from studio.usecases import benchmark as session
 THROUGHPUT_TARGET = 0.98
 CPU_TARGET = 0.01
 

@@ -7,7 +7,7 @@ app and the installed app can never behave differently.
 import multiprocessing
 import sys
 
-from studio.cli import main
+from studio.cli.main import main
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()  # a frozen child process must not start the CLI again

@@ -1,6 +1,6 @@
 """Plain values that cross the storage boundary: what callers pass in and what queries hand back.
 
-Storage knows nothing of the engine's or the profilers' classes; `studio.session` maps those onto these
+Storage knows nothing of the engine's or the profilers' classes; `studio.usecases.benchmark` maps those onto these
 dataclasses. Everything here is immutable, and `to_dict` gives JSON-ready values for the CLI's `--json`.
 """
 

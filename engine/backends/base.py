@@ -8,9 +8,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engine.devices import DeviceRunner
+from engine.device.discovery import DeviceRunner
 from engine.errors import InputError
-from engine.models import ModelHandle
+from engine.model.handle import ModelHandle
 
 EXECUTION_MODES = ("sequential", "parallel")
 GRAPH_OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")

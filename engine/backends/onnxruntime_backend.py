@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from engine.backends.base import BackendOptions
-from engine.devices import DeviceRunner
+from engine.device.discovery import DeviceRunner
 from engine.errors import BackendError, first_line
-from engine.models import ModelFormat, ModelHandle
+from engine.model.handle import ModelFormat, ModelHandle
 
 _DEVICE_MEMORY_PROVIDERS = {"CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "cuda"}
 

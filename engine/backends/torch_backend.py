@@ -7,10 +7,10 @@ from collections.abc import Mapping
 import numpy as np
 
 from engine.backends.base import BackendOptions
-from engine.devices import DeviceRunner
+from engine.device.discovery import DeviceRunner
 from engine.errors import BackendError, first_line
-from engine.models import ModelFormat, ModelHandle
-from engine.torch_loader import load_module, require_torch
+from engine.model.handle import ModelFormat, ModelHandle
+from engine.model.torch_loader import load_module, require_torch
 
 
 class TorchBackend:

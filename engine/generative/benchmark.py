@@ -19,16 +19,20 @@ from time import perf_counter_ns
 import numpy as np
 import torch
 
-from engine.environment import fingerprint
+from core.progress import Progress
+from engine.device.environment import fingerprint
 from engine.generative.decoding import Decoder
 from engine.generative.loading import CausalLM, check_fits, torch_threads
 from engine.generative.memory import PeakMemoryTracker
 from engine.generative.prompts import random_prompts
-from engine.generative.results import GenerationResult, RequestRecord, summarize_requests
+from engine.generative.results import (
+    GenerationResult,
+    RequestRecord,
+    summarize_requests,
+)
 from engine.generative.settings import GenerationSettings
-from engine.samples import SampleBuffer
+from engine.measure.samples import SampleBuffer
 
-Progress = Callable[[float, str], None]
 PROGRESS_INTERVAL_NS = 100_000_000
 WARMUP_STREAM = 1 << 40  # prompt stream offset for warm-up requests, so timed request k always gets the same prompt
 

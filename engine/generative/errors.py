@@ -6,7 +6,12 @@ turn an `EngineError` into one line or a dialog, need no new handling.
 
 from __future__ import annotations
 
-from engine.errors import BackendError, DeviceUnavailableError, EngineError, ModelLoadError
+from engine.errors import (
+    BackendError,
+    DeviceUnavailableError,
+    EngineError,
+    ModelLoadError,
+)
 
 
 class IncompleteModelFolderError(ModelLoadError):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.cpu_info import cpu_info
+from engine.device.cpu_info import cpu_info
 from engine.errors import (
     CorruptModelError,
     DeviceUnavailableError,

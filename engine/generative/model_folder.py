@@ -16,7 +16,7 @@ from pathlib import Path
 
 from engine.errors import ModelNotFoundError, UnsupportedModelError
 from engine.generative.errors import IncompleteModelFolderError
-from engine.models import hash_files
+from engine.model.handle import hash_files
 
 CONFIG_FILE = "config.json"
 SINGLE_WEIGHTS = "model.safetensors"

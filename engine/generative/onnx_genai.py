@@ -24,22 +24,25 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from time import perf_counter_ns
 
 import numpy as np
 
-from engine.environment import fingerprint
+from core.progress import Progress
+from engine.device.environment import fingerprint
 from engine.errors import InputError, ModelNotFoundError
 from engine.generative.errors import OnnxGenAIUnavailableError
 from engine.generative.memory import PeakMemoryTracker
 from engine.generative.model_folder import check_model_folder
 from engine.generative.prompts import random_prompts
-from engine.generative.results import GenerationResult, RequestRecord, summarize_requests
+from engine.generative.results import (
+    GenerationResult,
+    RequestRecord,
+    summarize_requests,
+)
 from engine.generative.settings import GenerationSettings
 
-Progress = Callable[[float, str], None]
 PRECISIONS = ("fp32", "int8", "int4")  # what the builder offers for the CPU
 GENAI_CONFIG = "genai_config.json"
 WARMUP_STREAM = 1 << 40

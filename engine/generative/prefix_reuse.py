@@ -10,13 +10,13 @@ two ways must match, which the result reports request by request.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter_ns
 
 import numpy as np
 
-from engine.environment import fingerprint
+from core.progress import Progress
+from engine.device.environment import fingerprint
 from engine.generative import kv_cache
 from engine.generative.benchmark import serve_request
 from engine.generative.decoding import Decoder
@@ -25,9 +25,8 @@ from engine.generative.memory import PeakMemoryTracker
 from engine.generative.prompts import random_prompts
 from engine.generative.results import RequestRecord, summarize_requests
 from engine.generative.settings import PrefixReuseSettings
-from engine.statistics import LatencyStats
+from engine.measure.statistics import LatencyStats
 
-Progress = Callable[[float, str], None]
 PREFIX_STREAM = 1 << 41  # the prompt stream the shared prefix is drawn from
 WARMUP_STREAM = 1 << 40
 

@@ -2,7 +2,7 @@
 
 Every clock reading is kept (perf_counter_ns), so a saved run can be re-summarized
 or compared later: a request's start, the moment each of its tokens was known,
-and the duration of each decode step. Summaries use `engine.statistics`, which
+and the duration of each decode step. Summaries use `engine.measure.statistics`, which
 marks percentiles computed from too few samples.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.statistics import LatencyStats, summarize
+from engine.measure.statistics import LatencyStats, summarize
 
 PREFILL, DECODE = 0, 1  # sample kinds in `token_samples`
 

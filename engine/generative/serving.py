@@ -10,13 +10,13 @@ the curve against the rate; `rate_per_s=None` measures saturation, and
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from time import perf_counter_ns
 
 import numpy as np
 
-from engine.environment import fingerprint
+from core.progress import Progress
+from engine.device.environment import fingerprint
 from engine.generative.decoding import Decoder
 from engine.generative.loading import CausalLM, check_fits, torch_threads
 from engine.generative.memory import PeakMemoryTracker
@@ -24,9 +24,8 @@ from engine.generative.prompts import random_prompts
 from engine.generative.results import RequestRecord, TokenSamples, token_samples
 from engine.generative.scheduler import StepLog, serve_stream
 from engine.generative.settings import ServingSettings
-from engine.statistics import LatencyStats, summarize
+from engine.measure.statistics import LatencyStats, summarize
 
-Progress = Callable[[float, str], None]
 WARMUP_STREAM = 1 << 40
 
 

@@ -1,1 +1,1 @@
-"""The desktop studio: the only code that imports PySide6 or pyqtgraph. Every use case comes from studio.session."""
+"""The desktop studio: the only code that imports PySide6 or pyqtgraph. Every use case comes from studio.usecases.benchmark."""

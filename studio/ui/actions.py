@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 
-from studio.ui.icons import icon
+from studio.ui.widgets.icons import icon
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from studio.ui.main_window import MainWindow
-from studio.ui.theme import apply_theme
+from studio.ui.widgets.theme import apply_theme
 
 ORGANIZATION = "Open-AutoGLM"
 APPLICATION = "Studio"

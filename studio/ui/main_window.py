@@ -1,4 +1,4 @@
-"""The main window: a left-side workflow (Model, Run settings, Dashboard, History, Compare) over studio.session."""
+"""The main window: a left-side workflow (Model, Run settings, Dashboard, History, Compare) over studio.usecases.benchmark."""
 
 from __future__ import annotations
 
@@ -7,21 +7,41 @@ from importlib import metadata
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, qVersion
-from PySide6.QtGui import QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import (
+    QActionGroup,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+)
 from PySide6.QtWidgets import (
-    QApplication, QHBoxLayout, QLabel, QListWidget, QMainWindow, QMessageBox, QProgressBar, QStackedWidget, QWidget,
+    QApplication,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QStackedWidget,
+    QWidget,
 )
 
-from studio import __version__, session
+from studio import __version__
 from studio.ui.actions import ActionRegistry
-from studio.ui.error_dialog import show_error
 from studio.ui.gc_in_gui_thread import GuiThreadGarbageCollector
-from studio.ui.history_page import HistoryPage
 from studio.ui.jobs import Job
-from studio.ui.model_page import ModelPage
-from studio.ui.optimize_page import OptimizePage
-from studio.ui.run_settings import RunSettingsPage
-from studio.ui.theme import THEMES, apply_theme, plot_background, plot_foreground
+from studio.ui.pages.history_page import HistoryPage
+from studio.ui.pages.model_page import ModelPage
+from studio.ui.pages.optimize_page import OptimizePage
+from studio.ui.pages.run_settings import RunSettingsPage
+from studio.ui.widgets.error_dialog import show_error
+from studio.ui.widgets.theme import (
+    THEMES,
+    apply_theme,
+    plot_background,
+    plot_foreground,
+)
+from studio.usecases import benchmark as session
 
 APP_TITLE = "Open-AutoGLM Studio"
 MAX_RECENT = 8
@@ -129,19 +149,19 @@ class MainWindow(QMainWindow):
     def ensure_plot_pages(self) -> None:
         if self.dashboard is not None:
             return
-        from studio.ui.compare_page import ComparePage
-        from studio.ui.dashboard import Dashboard
+        from studio.ui.pages.compare_page import ComparePage
+        from studio.ui.pages.dashboard import Dashboard
 
         self.dashboard = self._replace_page("Dashboard", Dashboard())
         self.compare_page = self._replace_page("Compare", ComparePage(self.db_url))
         self.compare_page.run_jobs.connect(self.start_job)
-        from studio.ui.generate_page import GeneratePage
+        from studio.ui.pages.generate_page import GeneratePage
 
         self.generate_page = self._replace_page("Generate", GeneratePage())
         self.generate_page.run_requested.connect(self.start_generate)
         self.generate_page.cancel_requested.connect(lambda: self.generate_job and self.generate_job.stop())
-        from studio.ui.layers_view import LayersView
-        from studio.ui.sweep_page import SweepPage
+        from studio.ui.pages.layers_view import LayersView
+        from studio.ui.pages.sweep_page import SweepPage
 
         self.sweep_page = self._replace_page("Sweep", SweepPage(self.start_job, self._current_model_location, self.db_url))
         self.sweep_page.open_run.connect(self.open_saved_run)
@@ -338,7 +358,7 @@ class MainWindow(QMainWindow):
 
     # -- generate --------------------------------------------------------------------------------------------
     def start_generate(self) -> None:
-        from studio.generation import generate_benchmark
+        from studio.usecases.generation import generate_benchmark
 
         if self.generate_job is not None:
             return
@@ -367,7 +387,7 @@ class MainWindow(QMainWindow):
             self.export_to(path, **source)
 
     def export_to(self, path: str, **source) -> None:
-        from studio.bundles import ExportRequest, export_deployment_bundle
+        from studio.usecases.bundles import ExportRequest, export_deployment_bundle
 
         force = False
         if Path(path).exists():

@@ -7,7 +7,7 @@ from engine.errors import InputError
 from engine.generative.benchmark import compare_kv_cache, run_generation_benchmark
 from engine.generative.results import DECODE, PREFILL
 from engine.generative.settings import GenerationSettings
-from engine.samples import SampleBuffer
+from engine.measure.samples import SampleBuffer
 
 SMALL = GenerationSettings(prompt_tokens=12, new_tokens=6, batch_size=2, requests=3, warmup_requests=1)
 

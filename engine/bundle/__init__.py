@@ -1,0 +1,1 @@
+"""Deployment bundles: model, recipe, manifest, report and predict.py, written atomically and verifiable."""

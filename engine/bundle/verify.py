@@ -1,0 +1,353 @@
+"""`verify-bundle`: is this bundle exactly what the studio wrote, and does its predict.py give the studio's outputs?
+
+First every file is checked against manifest.json (sha256 and size; nothing added, nothing missing, no path
+outside the bundle). Then predict.py runs in a clean interpreter (`python -I`, an empty working folder, no
+PYTHONPATH) on the bundle's sample inputs, and its outputs must equal, to the bit, what the studio's own backend
+computes for the same inputs on the same provider with the same session options.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.progress import Progress
+from engine.backends import BackendOptions, get_backend
+from engine.bundle.files import (
+    MANIFEST_NAME,
+    BundleCancelled,
+    BundleVerificationError,
+    bundle_files,
+    inside_bundle,
+    read_manifest,
+    sha256_of,
+)
+from engine.device.discovery import DeviceRunner
+from engine.device.environment import THREAD_VARIABLES
+from engine.errors import EngineError, first_line
+from engine.model.opening import load_model
+
+OUR_PACKAGES = ("engine", "studio", "storage", "profilers")
+PREDICT_TIMEOUT_S = 600.0
+# Runs predict.py as `python predict.py INPUTS -o OUTPUTS --provider P` would, then says which of our packages it
+# imported (it must import none) on its last stdout line.
+_CHILD = r"""
+import json, runpy, sys
+script, inputs, outputs, provider = sys.argv[1:5]
+before = set(sys.modules)
+sys.argv = [script, inputs, "-o", outputs, "--provider", provider]
+code = 0
+try:
+    runpy.run_path(script, run_name="__main__")
+except SystemExit as stop:
+    code = stop.code
+if isinstance(code, str):
+    sys.stderr.write(code + "\n")
+    code = 1
+ours = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in OURS)
+print(json.dumps({"exit": code or 0, "ours": ours}))
+""".replace("OURS", repr(set(OUR_PACKAGES)))
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    name: str
+    dtype: str
+    shape: list[int]
+    max_abs_diff: float
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "dtype": self.dtype, "shape": self.shape, "max_abs_diff": self.max_abs_diff}
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    bundle: str
+    files_checked: int
+    backend: str
+    provider: str
+    outputs: tuple[OutputCheck, ...]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        return {"bundle": self.bundle, "passed": True, "files_checked": self.files_checked, "backend": self.backend,
+                "provider": self.provider, "outputs": [o.to_dict() for o in self.outputs], "notes": list(self.notes)}
+
+    def text(self) -> str:
+        lines = [f"bundle {self.bundle}: OK",
+                 f"  {self.files_checked} files match manifest.json (sha256 and size)",
+                 f"  predict.py in a clean process gives the studio's outputs on {self.provider}:"]
+        lines += [f"    {o.name}: {o.dtype} {o.shape}, max abs diff {o.max_abs_diff:g}" for o in self.outputs]
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def verify_bundle(path: str | Path, *, inputs: str | Path | None = None, cancel: threading.Event | None = None,
+                  progress: Progress | None = None) -> VerificationReport:
+    """Check hashes, then predict.py against the studio; raises BundleVerificationError saying what is wrong."""
+    cancel = cancel or threading.Event()
+    report = progress or (lambda fraction, message: None)
+    path = Path(path)
+    if path.is_file():
+        with tempfile.TemporaryDirectory(prefix="autoglm-verify-") as folder:
+            root = _extract_zip(path, Path(folder))
+            return _verify_folder(root, path, inputs, cancel, report)
+    if not path.is_dir():
+        raise BundleVerificationError(f"{path}: no such bundle folder or .zip")
+    return _verify_folder(path, path, inputs, cancel, report)
+
+
+def check_files(root: Path) -> tuple[dict, int]:
+    """The manifest, once every file matches it; a clear error for a changed, added, missing or escaping file."""
+    manifest = read_manifest(root)
+    listed = manifest.get("files")
+    if not isinstance(listed, list) or not listed:
+        raise BundleVerificationError(f"{root / MANIFEST_NAME}: lists no files; the manifest was damaged")
+    expected: dict[str, dict] = {}
+    for entry in listed:
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            raise BundleVerificationError(f"{root / MANIFEST_NAME}: a file entry {entry!r} lacks a path or sha256")
+        inside_bundle(root, entry.get("path"))
+        expected[entry["path"]] = entry
+    present = {relative: file for relative, file in bundle_files(root) if relative != MANIFEST_NAME}
+    added = sorted(set(present) - set(expected))
+    if added:
+        raise BundleVerificationError(f"{root}: {', '.join(added)} is not in manifest.json: a file was added "
+                                      "after export")
+    missing = sorted(set(expected) - set(present))
+    if missing:
+        raise BundleVerificationError(f"{root}: {', '.join(missing)} is listed in manifest.json but missing")
+    for relative, entry in expected.items():
+        digest, size = sha256_of(present[relative])
+        if digest != entry["sha256"] or size != entry.get("size_bytes"):
+            raise BundleVerificationError(
+                f"{relative} was modified after export: sha256 {digest[:16]}… ({size:,} bytes), manifest.json says "
+                f"{entry['sha256'][:16]}… ({entry.get('size_bytes')} bytes)"
+            )
+    _check_structure(manifest, root / MANIFEST_NAME)
+    for name in [*manifest["model"]["files"], manifest["predict"], manifest["sample_inputs"]["file"]]:
+        if name not in expected:
+            raise BundleVerificationError(f"{root / MANIFEST_NAME}: names {name!r}, which is not one of its files")
+    _check_external_data(root, manifest, set(expected))
+    return manifest, len(expected)
+
+
+def _check_structure(manifest: dict, path: Path) -> None:
+    """The fields verification relies on, with the types it relies on, so a damaged manifest fails by name."""
+    required = {("model", "files"): list, ("model", "inputs"): list, ("runtime", "backend"): str,
+                ("runtime", "provider"): str, ("sample_inputs", "file"): str, ("predict",): str}
+    for keys, kind in required.items():
+        value = manifest
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if not isinstance(value, kind) or not value:
+            raise BundleVerificationError(f"{path}: lacks '{'.'.join(keys)}'; the manifest was damaged")
+    if not all(isinstance(spec, dict) and isinstance(spec.get("name"), str) for spec in manifest["model"]["inputs"]):
+        raise BundleVerificationError(f"{path}: 'model.inputs' must list inputs by name; the manifest was damaged")
+
+
+def _verify_folder(root: Path, shown: Path, inputs: str | Path | None, cancel: threading.Event,
+                   report: Progress) -> VerificationReport:
+    report(0.0, "checking file hashes")
+    manifest, count = check_files(root)
+    _check_cancel(cancel)
+    runtime, model = manifest["runtime"], manifest["model"]
+    provider, notes = _provider_here(runtime["backend"], runtime["provider"])
+    feed = _load_feed(Path(inputs) if inputs else inside_bundle(root, manifest["sample_inputs"]["file"]),
+                      [spec["name"] for spec in model["inputs"]])
+    report(0.2, "running predict.py in a clean process")
+    with tempfile.TemporaryDirectory(prefix="autoglm-predict-") as work:
+        theirs = _run_predict(inside_bundle(root, manifest["predict"]), feed, provider, Path(work), cancel)
+    _check_cancel(cancel)
+    report(0.7, "running the model in the studio")
+    ours = _studio_outputs(inside_bundle(root, model["files"][0]), runtime, provider, feed)
+    checks = _compare(ours, theirs)
+    report(1.0, "bundle verified")
+    return VerificationReport(str(shown), count, runtime["backend"], provider, checks, tuple(notes))
+
+
+def _check_external_data(root: Path, manifest: dict, listed: set[str]) -> None:
+    """An ONNX model may name weight files anywhere; in a bundle they must be its own listed files."""
+    if manifest["model"].get("format") != "onnx":
+        return
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    model_path = inside_bundle(root, manifest["model"]["files"][0])
+    try:
+        proto = onnx.load(str(model_path), load_external_data=False)
+    except (DecodeError, ValueError) as error:
+        raise BundleVerificationError(f"{model_path.name}: not a readable ONNX model ({first_line(error)})") from error
+    for tensor in _initializers(proto.graph):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        location = next((entry.value for entry in tensor.external_data if entry.key == "location"), None)
+        inside_bundle(root, location)
+        if location not in listed:
+            raise BundleVerificationError(f"{model_path.name}: weights in {location!r}, which manifest.json does "
+                                          "not list")
+
+
+def _initializers(graph):
+    """Initializers of the graph and of every subgraph (If/Loop/Scan bodies), where external weights live."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attribute in node.attribute:
+            for subgraph in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
+                yield from _initializers(subgraph)
+
+
+def _provider_here(backend: str, provider: str) -> tuple[str, list[str]]:
+    """The intended provider if this machine has it, else the CPU (both sides then use the CPU)."""
+    if backend == "onnxruntime":
+        import onnxruntime
+
+        if provider in onnxruntime.get_available_providers():
+            return provider, []
+        return "CPUExecutionProvider", [f"{provider} is not available here; both sides ran on CPUExecutionProvider"]
+    if provider.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            return "cpu", [f"{provider} is not available here; both sides ran on the CPU"]
+    return provider, []
+
+
+def _load_feed(path: Path, names: list[str]) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [name for name in names if name not in archive.files]
+            if missing:
+                raise BundleVerificationError(f"{path.name}: lacks the model's input(s) {missing}")
+            return {name: np.ascontiguousarray(archive[name]) for name in names}
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise BundleVerificationError(f"{path}: not a readable .npz of inputs ({first_line(error)})") from error
+
+
+def _run_predict(script: Path, feed: dict[str, np.ndarray], provider: str, work: Path,
+                 cancel: threading.Event) -> dict[str, np.ndarray]:
+    inputs, outputs = work / "inputs.npz", work / "outputs.npz"
+    np.savez(inputs, **feed)
+    command = [python_interpreter(), "-I", "-c", _CHILD, str(script), str(inputs), str(outputs), provider]
+    environment = {key: os.environ[key] for key in ("PATH", "SYSTEMROOT", "HOME", "TMPDIR", "TEMP", "TMP",
+                                                    *THREAD_VARIABLES) if key in os.environ}
+    process = subprocess.Popen(command, cwd=work, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    stdout, stderr = _wait(process, cancel)
+    lines = stdout.strip().splitlines()
+    try:
+        result = json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        result = None
+    if process.returncode != 0 or not isinstance(result, dict) or result.get("exit") != 0:
+        detail = first_line(stderr.strip().splitlines()[-1]) if stderr.strip() else f"exit status {process.returncode}"
+        raise BundleVerificationError(f"predict.py failed in a clean process: {detail}")
+    if result["ours"]:
+        raise BundleVerificationError(f"predict.py imports the studio's own code ({', '.join(result['ours'])}); "
+                                      "a bundle must run without it")
+    with np.load(outputs, allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def python_interpreter() -> str:
+    """This Python; in the frozen desktop build, which has none, the first Python on PATH (as a user would run it)."""
+    if not getattr(sys, "frozen", False):
+        return sys.executable
+    found = shutil.which("python3") or shutil.which("python")
+    if found is None:
+        raise BundleVerificationError("running predict.py needs a Python with numpy and the model's runtime, and "
+                                      "none is on PATH; install Python, or verify with a pip-installed studio")
+    return found
+
+
+def _wait(process: subprocess.Popen, cancel: threading.Event) -> tuple[str, str]:
+    """Wait for the child, stopping it (and only it) on cancel or after PREDICT_TIMEOUT_S."""
+    waited = 0.0
+    while True:
+        try:
+            return process.communicate(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            waited += 0.2
+            if cancel.is_set() or waited >= PREDICT_TIMEOUT_S:
+                process.kill()
+                process.communicate()
+                if cancel.is_set():
+                    raise BundleCancelled("verification cancelled") from None
+                raise BundleVerificationError(f"predict.py ran longer than {PREDICT_TIMEOUT_S:g} s") from None
+
+
+def _studio_outputs(model_path: Path, runtime: dict, provider: str, feed: dict[str, np.ndarray]) -> dict:
+    try:
+        handle = load_model(model_path)
+        options = BackendOptions(**runtime.get("session_options", {}))
+        backend = get_backend(runtime["backend"])
+        backend.import_runtime()
+        options_here = runtime.get("provider_options", {}) if provider == runtime["provider"] else {}
+        session = backend.create_session(backend.load(handle), DeviceRunner(runtime["backend"], provider, options_here),
+                                         options)
+    except (EngineError, TypeError) as error:
+        raise BundleVerificationError(f"the studio could not run the bundled model: {first_line(error)}") from error
+    try:
+        return session.run(feed)
+    finally:
+        session.close()
+
+
+def _compare(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray]) -> tuple[OutputCheck, ...]:
+    if set(ours) != set(theirs):
+        raise BundleVerificationError(f"predict.py gives outputs {sorted(theirs)}, the studio {sorted(ours)}")
+    checks = []
+    for name, expected in ours.items():
+        got = theirs[name]
+        if got.dtype != expected.dtype or got.shape != expected.shape:
+            raise BundleVerificationError(f"output '{name}': predict.py gives {got.dtype} {list(got.shape)}, "
+                                          f"the studio {expected.dtype} {list(expected.shape)}")
+        same = np.array_equal(got, expected, equal_nan=np.issubdtype(got.dtype, np.inexact))
+        diff = 0.0 if same else float(np.nanmax(np.abs(got.astype(np.float64) - expected.astype(np.float64))))
+        if not same:
+            raise BundleVerificationError(f"output '{name}': predict.py differs from the studio by up to {diff:g} "
+                                          "(max abs diff must be 0 on the same provider)")
+        checks.append(OutputCheck(name, got.dtype.name, [int(d) for d in got.shape], diff))
+    return tuple(checks)
+
+
+def _extract_zip(path: Path, folder: Path) -> Path:
+    """Unpack a zipped bundle member by member, refusing links and any name that would land outside `folder`."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise BundleVerificationError(f"{path}: neither a bundle folder nor a readable .zip ({error})") from error
+    with archive:
+        tops = set()
+        for member in archive.infolist():
+            if stat.S_ISLNK(member.external_attr >> 16):
+                raise BundleVerificationError(f"{path}: holds a symbolic link {member.filename!r}; refusing it")
+            name = member.filename.rstrip("/")
+            target = inside_bundle(folder, name)
+            tops.add(name.split("/")[0])
+            if member.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as source, target.open("wb") as sink:
+                while block := source.read(1 << 20):
+                    sink.write(block)
+    if len(tops) != 1:
+        raise BundleVerificationError(f"{path}: a zipped bundle holds one folder; this one holds {sorted(tops)}")
+    return folder / tops.pop()
+
+
+def _check_cancel(cancel: threading.Event) -> None:
+    if cancel.is_set():
+        raise BundleCancelled("verification cancelled")

@@ -1,0 +1,120 @@
+"""Read an ONNX file's signature, size and op mix without running it."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from engine.errors import (
+    CorruptModelError,
+    InvalidModelError,
+    ModelLoadError,
+    UnsupportedModelError,
+    first_line,
+)
+from engine.model.handle import ModelFormat, ModelHandle, hash_files
+from engine.model.tensors import Dim, TensorSpec
+
+
+def load_onnx(path: Path) -> ModelHandle:
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except DecodeError as error:
+        raise CorruptModelError(f"{path}: not a readable ONNX file (truncated or not ONNX at all: {error})") from error
+    external_files = _external_data_files(path, model)  # before the checker: its messages on these are vaguer
+    try:
+        onnx.checker.check_model(str(path))
+    except onnx.checker.ValidationError as error:
+        raise InvalidModelError(f"{path}: fails the ONNX checker: {first_line(error)}") from error
+
+    graph = model.graph
+    sha256, size = hash_files([path, *external_files])
+    initializer_names = {tensor.name for tensor in graph.initializer}
+    inputs = tuple(_spec(value) for value in graph.input if value.name not in initializer_names)
+    opsets = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import)
+    return ModelHandle(
+        path=path,
+        format=ModelFormat.ONNX,
+        sha256=sha256,
+        size_bytes=size,
+        inputs=inputs,
+        outputs=tuple(_spec(value) for value in graph.output),
+        parameter_count=sum(math.prod(t.dims) for g in _graphs(graph) for t in g.initializer),
+        op_histogram=dict(Counter(_op_name(node) for g in _graphs(graph) for node in g.node)),
+        files=(path, *external_files),
+        index_bounds=_index_bounds(graph, {spec.name for spec in inputs}),
+        notes=(f"opset {opsets}; producer {model.producer_name or 'unknown'} {model.producer_version}".strip(),),
+    )
+
+
+def _spec(value) -> TensorSpec:
+    import onnx
+
+    if not value.type.HasField("tensor_type"):
+        raise UnsupportedModelError(f"model input/output '{value.name}' is not a tensor; only tensor inputs are supported")
+    tensor_type = value.type.tensor_type
+    if tensor_type.elem_type == onnx.TensorProto.UNDEFINED:
+        raise UnsupportedModelError(f"model input/output '{value.name}' has no element type")
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).name
+    shape: tuple[Dim, ...] | None = None
+    if tensor_type.HasField("shape"):
+        shape = tuple(
+            d.dim_value if d.HasField("dim_value") else d.dim_param if d.HasField("dim_param") else None
+            for d in tensor_type.shape.dim
+        )
+    return TensorSpec(value.name, dtype, shape)
+
+
+def _graphs(graph) -> Iterator:
+    """The graph and every subgraph nested in If/Loop/Scan attributes."""
+    yield graph
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("g"):
+                yield from _graphs(attribute.g)
+            for subgraph in attribute.graphs:
+                yield from _graphs(subgraph)
+
+
+def _op_name(node) -> str:
+    return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+
+
+def _index_bounds(graph, input_names: set[str]) -> dict[str, int]:
+    """Vocabulary sizes of embedding tables indexed directly by a model input."""
+    tables = {t.name: t.dims[0] for t in graph.initializer if len(t.dims) >= 1}
+    bounds: dict[str, int] = {}
+    for node in graph.node:
+        if node.op_type == "Gather" and len(node.input) == 2:
+            table, indices = node.input
+            if indices in input_names and table in tables:
+                bounds[indices] = min(bounds.get(indices, tables[table]), tables[table])
+    return bounds
+
+
+def _external_data_files(path: Path, model) -> list[Path]:
+    """Every external data file the model refers to, checked to exist, fit, and stay beside the model."""
+    import onnx
+
+    folder = path.parent.resolve()
+    files: dict[Path, None] = {}
+    for graph in _graphs(model.graph):
+        for tensor in graph.initializer:
+            if tensor.data_location != onnx.TensorProto.EXTERNAL:
+                continue
+            info = {entry.key: entry.value for entry in tensor.external_data}
+            location = (folder / info.get("location", "")).resolve()
+            if not location.is_relative_to(folder) or location == folder:
+                raise InvalidModelError(f"{path}: tensor '{tensor.name}' points at external data outside the model folder")
+            if not location.is_file():
+                raise ModelLoadError(f"{path}: external data file '{info.get('location')}' for tensor '{tensor.name}' is missing")
+            end = int(info.get("offset", 0)) + int(info.get("length", 0))
+            if location.stat().st_size < end:
+                raise CorruptModelError(f"{path}: external data file '{location.name}' is truncated (needs {end} bytes)")
+            files[location] = None
+    return sorted(files)

@@ -1,0 +1,181 @@
+"""`autoglm-studio`: the headless command line. Every command calls studio.usecases.benchmark.
+
+Errors a user can act on print one line to stderr and exit 2; `--debug` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.errors import EngineError
+from engine.measure.runner import BenchmarkSettings
+from profilers.errors import TelemetryError
+from storage import DatabaseCorruptError, StorageError
+from studio import __version__
+from studio.cli.bench import add_bench_commands
+from studio.cli.export import add_export_commands
+from studio.cli.generate import add_generate_command
+from studio.cli.optimize import add_optimize_command
+from studio.cli.options import (
+    EXIT_INTERNAL,
+    EXIT_USAGE,
+    PROG,
+    OneLineErrorParser,
+    cancel_on_interrupt,
+    db_url,
+    one_line,
+    print_out,
+    progress_bar,
+)
+from studio.cli.profile import add_profile_commands
+from studio.cli.runs import add_runs_commands
+from studio.cli.sweep import add_sweep_commands
+from studio.present import console
+from studio.usecases import benchmark as session
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
+    common.add_argument("--db", metavar="URL", default=argparse.SUPPRESS,
+                        help="runs database: a SQLite path or any SQLAlchemy URL, e.g. postgresql://host/studio "
+                             "(default: $AUTOGLM_STUDIO_DB, else the user data folder)")
+
+    parser = OneLineErrorParser(prog=PROG, parents=[common], description="Profile, optimize and deploy neural networks on this machine.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
+
+    devices = commands.add_parser("devices", parents=[common], help="list CPU, GPU and NPU devices and what runs them")
+    devices.add_argument("--json", action="store_true", help="print JSON")
+    devices.set_defaults(handler=_devices)
+
+    inspect = commands.add_parser("inspect", parents=[common], help="show a model's card: format, IO, parameters, ops")
+    inspect.add_argument("model", help="model file, or a factory given as path/to/file.py:function")
+    inspect.add_argument("--trust-pickle", action="store_true", help="allow unpickling a torch.save file (runs its code)")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.set_defaults(handler=_inspect)
+
+    add_bench_commands(commands, common)
+    add_optimize_command(commands, common)
+    add_generate_command(commands, common)
+    add_runs_commands(commands, common)
+    add_export_commands(commands, common)
+    add_sweep_commands(commands, common)
+    add_profile_commands(commands, common)
+
+    gui = commands.add_parser("gui", parents=[common], help="open the desktop studio (the default with no command)")
+    gui.add_argument("model", nargs="?", help="model to open (default: the last one, else the built-in sample)")
+    gui.set_defaults(handler=_gui)
+
+    demo = commands.add_parser("demo", parents=[common], help="run the whole loop headless on the built-in sample models")
+    demo.add_argument("--duration", type=float, default=1.0, metavar="S", help="minimum seconds per timed loop (default 1)")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _devices(args: argparse.Namespace) -> int:
+    devices = session.list_devices()
+    print_out(json.dumps([d.to_dict() for d in devices], indent=2) if args.json else console.devices_text(devices))
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    handle = session.open_model(args.model, trust_pickle=args.trust_pickle)
+    print_out(json.dumps(handle.to_dict(), indent=2) if args.json else console.model_text(handle))
+    return 0
+
+
+QT_X11_PACKAGES = "libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxkbcommon-x11-0"
+
+
+def window_problem() -> str | None:
+    """Why Qt could not open an X11 window here, known before Qt aborts the process over it."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM") or not os.environ.get("DISPLAY"):
+        return None
+    import ctypes.util
+    import importlib.util
+    import subprocess
+
+    missing = [] if ctypes.util.find_library("xcb-cursor") else ["libxcb-cursor.so.0"]  # loaded at run time
+    spec = importlib.util.find_spec("PySide6")
+    plugin = Path(spec.origin).parent / "Qt" / "plugins" / "platforms" / "libqxcb.so" if spec and spec.origin else None
+    if plugin is not None and plugin.exists():
+        try:
+            linked = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            linked = ""
+        missing += sorted({line.split()[0] for line in linked.splitlines() if "not found" in line})
+    if not missing:
+        return None
+    return (f"the desktop window on X11 needs system libraries that are missing ({', '.join(missing)}); "
+            f"install them with: sudo apt install {QT_X11_PACKAGES}")
+
+
+def display_available() -> bool:
+    """A window can be shown: a desktop OS, an X or Wayland display, or a Qt platform chosen explicitly."""
+    if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _gui(args: argparse.Namespace) -> int:
+    problem = window_problem()
+    if problem:
+        raise EngineError(f"cannot open the window: {problem}")
+    from studio.ui.app import run_gui  # Qt loads only when a window is wanted
+
+    return run_gui(args.model, db_url(args))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    print_out("Open-AutoGLM Studio demo: every step headless on the built-in sample models.\n")
+    print_out(console.devices_text(session.list_devices()))
+    with cancel_on_interrupt() as cancel:
+        for name, path in session.sample_models().items():
+            print_out(f"\n== sample {name} ==\n")
+            print_out(console.model_text(session.open_model(path)))
+            request = session.BenchRequest(model=path, settings=BenchmarkSettings(warmup=20, min_iterations=200, min_duration_s=args.duration))
+            report = session.benchmark(request, cancel=cancel, progress=progress_bar())
+            print_out("\n" + console.bench_text(report))
+            if report.result.status == "cancelled":
+                return 130
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False)
+    if not getattr(args, "handler", None):
+        problem = window_problem() if display_available() else "no display found"
+        if problem:
+            sys.stderr.write(f"{PROG}: {problem}, so running the headless demo (see --help for commands)\n")
+            args = parser.parse_args(["demo"])
+        else:
+            args = parser.parse_args(["gui"])
+    try:
+        return args.handler(args)
+    except (EngineError, TelemetryError, StorageError, OSError) as error:
+        if debug:
+            traceback.print_exc()
+        hint = " Run `autoglm-studio db move-aside` to do so." if isinstance(error, DatabaseCorruptError) else ""
+        sys.stderr.write(f"{PROG}: error: {one_line(error)}{hint}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return 130
+    except Exception as error:  # a bug of ours: still one line, and the traceback on request
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"{PROG}: internal error: {type(error).__name__}: {one_line(error)} (rerun with --debug and report it)\n")
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

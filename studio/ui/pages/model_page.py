@@ -1,0 +1,193 @@
+"""The model card: what the file is, what it takes, and the shapes and inputs a run will use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.model.handle import ModelHandle
+from engine.model.inputs import (
+    BATCH_DIM_NAMES,
+    InputRequest,
+    default_dim_size,
+    parse_dims,
+)
+from studio.ui.widgets.tables import read_only_table
+
+
+def _size_text(size: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.2f} {unit}"
+    return f"{size} B"
+
+
+class ModelPage(QWidget):
+    open_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.handle: ModelHandle | None = None
+        self._dim_boxes: dict[str, QSpinBox] = {}
+        self._shape_edits: dict[str, QLineEdit] = {}
+
+        self.title = QLabel("No model open")
+        self.title.setObjectName("modelTitle")
+        self.title.setStyleSheet("font-size: 16pt; font-weight: 600;")
+        open_button = QPushButton("Open model…")
+        open_button.clicked.connect(self.open_requested)
+        header = QHBoxLayout()
+        header.addWidget(self.title, 1)
+        header.addWidget(open_button)
+
+        self.facts = QFormLayout()
+        self.facts.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        facts_box = QGroupBox("Model")
+        facts_box.setLayout(self.facts)
+
+        self.io_table = read_only_table(("", "name", "dtype", "shape"))
+        io_box = QGroupBox("Inputs and outputs")
+        QVBoxLayout(io_box).addWidget(self.io_table)
+
+        self.ops_table = read_only_table(("op type", "nodes"))
+        ops_box = QGroupBox("Op mix")
+        QVBoxLayout(ops_box).addWidget(self.ops_table)
+
+        self.dims_layout = QGridLayout()
+        dims_box = QGroupBox("Shapes for the run")
+        dims_box.setLayout(self.dims_layout)
+
+        inputs_box = QGroupBox("Input data")
+        self.synthetic = QRadioButton("Synthetic, seed")
+        self.from_file = QRadioButton("From .npz file")
+        self.synthetic.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.synthetic)
+        group.addButton(self.from_file)
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.npz_path = QLineEdit()
+        self.npz_path.setPlaceholderText("inputs.npz (keys are the input names)")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_npz)
+        inputs_grid = QGridLayout(inputs_box)
+        inputs_grid.addWidget(self.synthetic, 0, 0)
+        inputs_grid.addWidget(self.seed, 0, 1)
+        inputs_grid.addWidget(self.from_file, 1, 0)
+        inputs_grid.addWidget(self.npz_path, 1, 1)
+        inputs_grid.addWidget(browse, 1, 2)
+
+        left = QVBoxLayout()
+        left.addWidget(facts_box)
+        left.addWidget(dims_box)
+        left.addWidget(inputs_box)
+        left.addStretch(1)
+        right = QVBoxLayout()
+        right.addWidget(io_box, 1)
+        right.addWidget(ops_box, 1)
+        body = QHBoxLayout()
+        body.addLayout(left, 1)
+        body.addLayout(right, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addLayout(body, 1)
+
+    def show_model(self, handle: ModelHandle) -> None:
+        self.handle = handle
+        self.title.setText(handle.name)
+        self.title.setToolTip(str(handle.path))
+        while self.facts.rowCount():
+            self.facts.removeRow(0)
+        sha = QLabel(handle.sha256[:16] + "…")
+        sha.setToolTip(handle.sha256)
+        sha.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.facts.addRow("Format", QLabel(handle.format.value))
+        self.facts.addRow("Size", QLabel(_size_text(handle.size_bytes) + (f" in {len(handle.files)} files" if len(handle.files) > 1 else "")))
+        self.facts.addRow("sha256", sha)
+        self.facts.addRow("Parameters", QLabel(f"{handle.parameter_count:,}"))
+        self.macs = QLabel("counting…")
+        self.macs.setWordWrap(True)
+        self.facts.addRow("MACs", self.macs)
+        for note in handle.notes:
+            label = QLabel(note)
+            label.setWordWrap(True)
+            self.facts.addRow("Note", label)
+
+        rows = [("in", s) for s in handle.inputs] + [("out", s) for s in handle.outputs]
+        self.io_table.setRowCount(len(rows))
+        for row, (direction, spec) in enumerate(rows):
+            for column, text in enumerate((direction, spec.name, spec.dtype, spec.shape_text())):
+                self.io_table.setItem(row, column, QTableWidgetItem(text))
+        ops = sorted(handle.op_histogram.items(), key=lambda kv: (-kv[1], kv[0]))
+        self.ops_table.setRowCount(len(ops))
+        for row, (name, count) in enumerate(ops):
+            self.ops_table.setItem(row, 0, QTableWidgetItem(name))
+            item = QTableWidgetItem()
+            item.setData(Qt.ItemDataRole.DisplayRole, count)
+            self.ops_table.setItem(row, 1, item)
+        self._build_shape_editors(handle)
+
+    def show_macs(self, text: str) -> None:
+        self.macs.setText(text)
+
+    def input_request(self, batch: int) -> InputRequest:
+        """The shapes and data the user chose; text shapes are parsed here so mistakes surface before a run."""
+        if self.from_file.isChecked():
+            return InputRequest(npz=Path(self.npz_path.text().strip()), seed=self.seed.value())
+        dims = {name: box.value() for name, box in self._dim_boxes.items()}
+        shapes = {name: parse_dims(edit.text()) for name, edit in self._shape_edits.items() if edit.text().strip()}
+        has_batch_dim = any(d.lower() in BATCH_DIM_NAMES for s in self.handle.inputs for d in s.symbolic_dims)
+        return InputRequest(shapes=shapes, dims=dims, batch=batch if has_batch_dim or batch != 1 else None,
+                            seed=self.seed.value())
+
+    def _build_shape_editors(self, handle: ModelHandle) -> None:
+        while self.dims_layout.count():
+            self.dims_layout.takeAt(0).widget().deleteLater()
+        self._dim_boxes.clear()
+        self._shape_edits.clear()
+        row = 0
+        for dim in sorted({d for spec in handle.inputs for d in spec.symbolic_dims if d.lower() not in BATCH_DIM_NAMES}):
+            lower, upper = handle.dim_bounds.get(dim, (1, None))
+            box = QSpinBox()
+            box.setRange(max(lower, 1), upper or 1_000_000)
+            default = default_dim_size(dim, handle.dim_bounds)
+            box.setValue(default)
+            box.setObjectName(f"dim_{dim}")
+            self.dims_layout.addWidget(QLabel(dim), row, 0)
+            self.dims_layout.addWidget(box, row, 1)
+            self.dims_layout.addWidget(QLabel(f"default {default}"), row, 2)
+            self._dim_boxes[dim] = box
+            row += 1
+        for spec in handle.inputs:
+            if spec.shape is None:
+                edit = QLineEdit()
+                edit.setPlaceholderText("e.g. 1x3x224x224 (this format records no shapes)")
+                self.dims_layout.addWidget(QLabel(spec.name), row, 0)
+                self.dims_layout.addWidget(edit, row, 1, 1, 2)
+                self._shape_edits[spec.name] = edit
+                row += 1
+        if row == 0:
+            self.dims_layout.addWidget(QLabel("No other dims to set: the batch size is in Run settings."), 0, 0)
+
+    def _browse_npz(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Inputs file", "", "NumPy archives (*.npz)")
+        if path:
+            self.npz_path.setText(path)
+            self.from_file.setChecked(True)

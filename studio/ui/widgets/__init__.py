@@ -1,0 +1,1 @@
+"""Small reusable widgets and helpers: tables, dialogs, icons, themes, form fields."""

@@ -1,0 +1,114 @@
+"""Export as a deployment bundle, from a model file, a saved run or an optimized artifact (CLI and GUI share it)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.backends import BackendOptions
+from engine.bundle.export import BundleResult, verify_bundle
+from engine.device.discovery import DeviceRunner
+from engine.errors import InputError
+from engine.measure.runner import Progress
+from engine.model.inputs import InputRequest
+from studio import __version__
+from studio.reports import html as reports
+from studio.usecases.benchmark import open_model, open_store
+
+CPU_RUNNER = DeviceRunner("onnxruntime", "CPUExecutionProvider")
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    output: str
+    model: str | None = None  # exactly one of model, run_id and artifact_id
+    run_id: int | None = None
+    artifact_id: int | None = None
+    recipe: object | None = None  # engine.optimize.recipe.Recipe: optimize first, then package
+    format: str = "onnx"
+    zip: bool = False
+    force: bool = False
+    inputs: InputRequest | None = None  # None: the source run's shapes, else the model's defaults
+    db_url: str | None = None
+    trust_pickle: bool = False
+
+
+@dataclass
+class _Source:
+    path: str
+    run: object | None = None  # storage RunData
+    original_run: object | None = None
+    produced_by: object | None = None  # the Recipe that made an artifact
+    fidelity: dict | None = None
+    parent: dict | None = None
+    artifact_id: int | None = None
+    options: dict = field(default_factory=dict)
+
+
+def export_deployment_bundle(request: ExportRequest, *, cancel: threading.Event | None = None,
+                             progress: Progress | None = None) -> BundleResult:
+    from engine.bundle.export import BundleRequest, export_bundle
+
+    sources = [value for value in (request.model, request.run_id, request.artifact_id) if value is not None]
+    if len(sources) != 1:
+        raise InputError("export needs exactly one of a model, --run ID or --artifact ID")
+    source = _source(request)
+    handle = open_model(source.path, trust_pickle=request.trust_pickle)
+    run = source.run
+    runner = (DeviceRunner(run.record.backend, run.record.provider or "CPUExecutionProvider",
+                           dict(run.record.provider_options)) if run and run.record.backend == "onnxruntime"
+              else CPU_RUNNER)
+    options = BackendOptions(**{k: v for k, v in (run.record.settings if run else {}).items()
+                                if k in BackendOptions.__dataclass_fields__})
+    result = export_bundle(
+        BundleRequest(model=handle, output=Path(request.output), format=request.format, recipe=request.recipe,
+                      produced_by=source.produced_by, fidelity=source.fidelity, original=source.parent,
+                      runner=runner, options=options, inputs=request.inputs or _run_inputs(run),
+                      benchmark=reports.run_summary(run) if run else None, tool_version=__version__,
+                      zip=request.zip, force=request.force),
+        render_report=reports.bundle_report_renderer(run, original=source.original_run), cancel=cancel,
+        progress=progress)
+    if source.artifact_id is not None:
+        with open_store(request.db_url) as db:  # the manifest stands for the bundle: it hashes every other file
+            db.catalog.record_artifact_export(source.artifact_id, result.manifest_path or result.path, "bundle")
+    return result
+
+
+def check_bundle(path: str, inputs: str | None = None, *, cancel: threading.Event | None = None,
+                 progress: Progress | None = None):
+    """verify-bundle: every hash, then predict.py in a clean process giving the studio's exact outputs."""
+    return verify_bundle(path, inputs=Path(inputs) if inputs else None, cancel=cancel, progress=progress)
+
+
+def _source(request: ExportRequest) -> _Source:
+    from engine.optimize.recipe import Recipe
+    from storage import StorageError
+
+    if request.model is not None:
+        return _Source(request.model)
+    with open_store(request.db_url) as db:
+        source = _Source("")
+        artifact_id = request.artifact_id
+        if request.run_id is not None:
+            source.run = db.runs.load_run(request.run_id, telemetry=True)
+            source.original_run = reports.find_original_run(db, source.run)
+            artifact_id = source.run.record.artifact_id
+            record = source.run.record
+            source.path = record.artifact_path or (record.model.path if record.model else "")
+        if artifact_id is not None:
+            artifact = db.catalog.artifact(artifact_id)
+            if artifact is None:
+                raise StorageError(f"There is no optimized artifact {artifact_id} in the database.")
+            recipe_json = db.catalog.recipe(artifact.recipe_id)
+            parent = db.catalog.model(artifact.parent_model_id)
+            source.path, source.fidelity, source.artifact_id = artifact.path, artifact.fidelity, artifact_id
+            source.produced_by = Recipe.from_json(recipe_json) if recipe_json else None
+            source.parent = {"path": parent.path, "format": parent.format, "sha256": parent.sha256} if parent else None
+    return source
+
+
+def _run_inputs(run) -> InputRequest:
+    """The shapes the source run measured, so the bundle's sample inputs match its benchmark."""
+    shapes = ((run.record.summary or {}).get("inputs") or {}).get("shapes") if run else None
+    return InputRequest(shapes={name: tuple(dims) for name, dims in shapes.items()}) if shapes else InputRequest()

@@ -1,0 +1,136 @@
+import json
+import os
+import textwrap
+
+import pytest
+
+from engine.device import discovery as devices
+from storage import DatabaseFullError, RunWriter
+from studio.cli.main import main
+from tests.conftest import SAMPLE_CNN
+
+FAST = ["--warmup", "1", "--iterations", "30", "--duration", "0", "--telemetry-hz", "20"]
+
+
+@pytest.fixture(autouse=True)
+def cpu_only_machine(monkeypatch):
+    monkeypatch.setattr(devices, "nvml_gpus", lambda: ([], None, "no NVIDIA driver"))
+
+
+def _bench(capsys, *extra) -> dict:
+    assert main(["bench", str(SAMPLE_CNN), "--json", *FAST, *extra]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _json(capsys, argv) -> dict:
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_bench_saves_its_run_with_every_sample(capsys):
+    # execute
+    document = _bench(capsys, "--tag", "baseline", "--notes", "first try")
+    shown = _json(capsys, ["runs", "show", str(document["run_id"])])
+    listed = _json(capsys, ["runs", "list", "--tag", "baseline"])
+    # assert
+    assert document["run_id"] == 1
+    assert shown["status"] == "completed" and shown["latency_samples"] == document["samples"]
+    assert shown["summary"]["latency_ms"] == document["latency_ms"]
+    assert shown["tags"] == ["baseline"] and shown["notes"] == "first try"
+    assert shown["environment"]["cpu"]["logical_cores"] >= 1
+    assert any(e["unavailable_reason"] for e in shown["energy"])
+    assert [run["id"] for run in listed["runs"]] == [1] and listed["total"] == 1
+
+
+def test_no_save_leaves_the_database_alone(capsys):
+    assert _bench(capsys, "--no-save")["run_id"] is None
+    assert _json(capsys, ["runs", "list"])["total"] == 0
+
+
+def test_compare_export_and_delete(tmp_path, capsys):
+    first, second = _bench(capsys)["run_id"], _bench(capsys)["run_id"]
+
+    comparison = _json(capsys, ["runs", "compare", str(first), str(second)])
+    assert [run["run_id"] for run in comparison["runs"]] == [first, second]
+    pair = comparison["pairs"][0]
+    assert pair["ci_low"] <= pair["median_ratio"] <= pair["ci_high"]
+    assert pair["verdict"] in (None, "faster", "slower")
+
+    assert main(["runs", "compare", str(first), str(second)]) == 0
+    assert "p99_ms" in capsys.readouterr().out
+
+    target = tmp_path / "run.csv"
+    assert main(["runs", "export", str(first), "--format", "csv", "-o", str(target)]) == 0
+    assert target.read_text().startswith("kind,timestamp_ns,metric,device,value,batch")
+
+    assert main(["runs", "delete", str(first)]) == 0
+    capsys.readouterr()
+    assert main(["runs", "show", str(first)]) == 2
+    assert f"no run {first}" in capsys.readouterr().err
+
+
+def test_compare_needs_two_runs(capsys):
+    only = _bench(capsys)["run_id"]
+    assert main(["runs", "compare", str(only)]) == 2
+    assert "between 2 and 8 runs" in capsys.readouterr().err
+
+
+def test_a_failing_model_is_saved_as_failed(tmp_path, capsys):
+    source = tmp_path / "fails.py"
+    source.write_text(textwrap.dedent("""
+        import torch
+        class Fails(torch.nn.Module):
+            def forward(self, x):
+                raise RuntimeError("kernel exploded")
+        def make():
+            return Fails()
+    """))
+    assert main(["bench", f"{source}:make", "--shape", "x=1x4", *FAST]) == 2
+    assert "kernel exploded" in capsys.readouterr().err
+    runs = _json(capsys, ["runs", "list", "--status", "failed"])["runs"]
+    assert len(runs) == 1 and "kernel exploded" in runs[0]["error"]
+
+
+def test_corrupt_database_is_reported_and_moved_aside_not_deleted(tmp_path, capsys):
+    database = tmp_path / "studio.db"
+    garbage = os.urandom(8192)
+    database.write_bytes(garbage)
+
+    assert main(["bench", str(SAMPLE_CNN), "--db", str(database), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "damaged or is not a database" in err and "autoglm-studio db move-aside" in err
+    assert database.read_bytes() == garbage
+
+    assert main(["db", "move-aside", "--db", str(database)]) == 0
+    moved = [p for p in tmp_path.iterdir() if p.name.startswith("studio.db.corrupt-")]
+    assert len(moved) == 1 and moved[0].read_bytes() == garbage and not database.exists()
+    capsys.readouterr()
+    assert _bench(capsys, "--db", str(database))["run_id"] == 1
+
+
+def test_samples_survive_a_full_disk_at_save_time(monkeypatch, capsys):
+    def full(self):
+        raise DatabaseFullError("The disk holding the database is full.")
+
+    monkeypatch.setattr(RunWriter, "retry_save", full)
+    assert main(["bench", str(SAMPLE_CNN), "--json", *FAST]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["samples"] >= 30  # the measured result is still shown
+    assert "measured but not saved: The disk holding the database is full" in captured.err
+    kept = captured.err.split("written to ")[1].strip()
+    assert json.loads(open(kept).read())["latency"]
+    os.unlink(kept)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["runs", "show", "99"], "no run 99"),
+    (["runs", "list", "--since", "yesterday"], "expected a day as YYYY-MM-DD"),
+    (["runs", "list", "--db", "postgresql://nobody@127.0.0.1:1/none"], "Connection refused"),
+])
+def test_bad_runs_requests(capsys, argv, message):
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err and "Traceback" not in err

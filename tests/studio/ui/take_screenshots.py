@@ -1,0 +1,110 @@
+"""Screenshots of every view with data in it, in light and dark themes, to look at before calling GUI work done.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python tests/studio/ui/take_screenshots.py OUT_DIR
+
+Uses a throwaway database, data and cache folder; the PNGs are not committed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def main(out: Path) -> None:
+    work = Path(tempfile.mkdtemp(prefix="autoglm-shots-"))
+    os.environ.update(AUTOGLM_STUDIO_DB=str(work / "studio.db"), AUTOGLM_STUDIO_DATA=str(work / "data"),
+                      AUTOGLM_STUDIO_CACHE=str(work / "cache"))
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from studio.ui.main_window import MainWindow
+    from studio.ui.widgets.theme import apply_theme
+
+    app = QApplication(sys.argv)
+    app.setQuitOnLastWindowClosed(False)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def wait(condition, seconds: float = 120.0) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not condition():
+            app.processEvents()
+            time.sleep(0.01)
+        settle = time.monotonic() + 0.3
+        while time.monotonic() < settle:
+            app.processEvents()
+
+    for theme in ("light", "dark"):
+        apply_theme(app, theme)
+        window = MainWindow(QSettings(str(work / f"{theme}.ini"), QSettings.Format.IniFormat))
+        window.resize(1400, 900)
+        window.show()
+        window.start(None)
+        wait(lambda: window.handle is not None and not window.jobs and window.dashboard is not None)
+
+        def shot(name: str) -> None:
+            window.grab().save(str(out / f"{name}_{theme}.png"))
+
+        shot("model")
+        window.nav.setCurrentRow(list(window.pages).index("Run settings"))
+        wait(lambda: True)
+        shot("run_settings")
+
+        window.compare_seconds = 0.5
+        page = window.optimize_page
+        page.quantization.setCurrentIndex(page.quantization.findData("auto"))
+        window.nav.setCurrentRow(list(window.pages).index("Optimize"))
+        window.start_optimize()
+        wait(lambda: window.optimize_job is None and not window.jobs, 300)
+        shot("optimize_auto")
+
+        window.run_settings.duration.setValue(4.0)
+        window.run_settings.threads.setValue(1)
+        window.start_run()
+        wait(lambda: window.run_job is None or len(window.dashboard.feed.samples) > 2000, 60)
+        shot("dashboard_running")
+        wait(lambda: window.run_job is None and not window.jobs, 60)
+        window.run_settings.duration.setValue(1.0)
+        window.start_run()
+        wait(lambda: window.run_job is None and not window.jobs, 60)
+
+        window.nav.setCurrentRow(list(window.pages).index("History"))
+        wait(lambda: window.history.table.rowCount() >= 2)
+        shot("history")
+        window.history.table.selectAll()
+        window.history._compare_selected()
+        wait(lambda: window.compare_page.view is not None and not window.jobs)
+        shot("compare")
+
+        from engine.generative.random_models import build_random_causal_lm
+
+        llama = build_random_causal_lm(work / f"llama-{theme}", preset="tiny", family="llama")
+        page = window.generate_page
+        page.folder.setText(str(llama))
+        page.prompt_tokens.setValue(32)
+        page.new_tokens.setValue(24)
+        window.nav.setCurrentRow(list(window.pages).index("Generate"))
+        window.start_generate()
+        wait(lambda: window.generate_job is None and not window.jobs, 120)
+        shot("generate")
+
+        broken = work / "broken.onnx"
+        broken.write_bytes(os.urandom(256))
+        window.open_model(str(broken))
+        wait(lambda: any(isinstance(w, QMessageBox) and w.isVisible() for w in app.topLevelWidgets()))
+        dialog = next(w for w in app.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible())
+        dialog.grab().save(str(out / f"error_dialog_{theme}.png"))
+        dialog.close()
+        window.close()
+        window.deleteLater()
+        app.processEvents()
+    print(f"screenshots in {out}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "screenshots"))
