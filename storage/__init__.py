@@ -17,10 +17,6 @@ Independent of `engine` and `profilers`: plain values in, plain values out. Typi
 
 import importlib
 
-# Imported now because the function shares its module's name: a later import of the submodule would otherwise
-# leave the package attribute pointing at the module. It needs only numpy.
-from storage.latency_statistics import LatencyStatistics, latency_statistics
-
 _HOMES = {
     "Catalog": "storage.catalog",
     "ComparedRun": "storage.comparison",
@@ -68,7 +64,7 @@ _HOMES = {
     "FINISHED_STATUSES": "storage.statuses",
     "RunWriter": "storage.writer",
 }
-__all__ = sorted([*_HOMES, "LatencyStatistics", "latency_statistics"])
+__all__ = sorted(_HOMES)
 
 
 def __getattr__(name: str):

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from core.latency_stats import STATISTIC_NAMES, LatencyStats
 from storage.bootstrap import median_ratio_interval
 from storage.errors import ComparisonError
-from storage.latency_statistics import STATISTIC_NAMES, LatencyStatistics, latency_statistics
 from storage.rank_test import mann_whitney_u
 from storage.records import EnergyFigure, RunData
 
@@ -31,7 +31,7 @@ class ComparedRun:
     label: str
     status: str
     host: str
-    statistics: LatencyStatistics
+    statistics: LatencyStats
     energy: tuple[EnergyFigure, ...]
 
 
@@ -90,7 +90,7 @@ def compare_runs(runs: Sequence[RunData], *, seed: int = 0, resamples: int = 10_
     if not MIN_RUNS <= len(runs) <= MAX_RUNS:
         raise ComparisonError(f"Compare between {MIN_RUNS} and {MAX_RUNS} runs at a time (got {len(runs)}).")
     compared = tuple(ComparedRun(run.record.id, _label(run), run.record.status, run.record.host,
-                                 latency_statistics(run.latency), run.record.energy) for run in runs)
+                                 run.latency.statistics(), run.record.energy) for run in runs)
     baseline = runs[0]
     pairs = tuple(_pairwise(baseline, run, seed=seed + index, resamples=resamples)
                   for index, run in enumerate(runs[1:], start=1))

@@ -15,13 +15,13 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
+from core.atomic_files import write_bytes_atomically
 from storage.errors import ExportError, StorageError
 from storage.failures import translate_os_error
 from storage.records import ExportedFile, RunData
@@ -49,23 +49,17 @@ def _write_atomically(destination: Path, pieces: Iterator[str]) -> tuple[str, in
         raise ExportError(f"{destination} is a folder; give a file name to export to.")
     digest = hashlib.sha256()
     size = 0
-    temporary: Path | None = None
+
+    def write(stream) -> None:
+        nonlocal size
+        for piece in pieces:
+            size += _write(stream, piece.encode("utf-8"), digest)
+
     try:
-        handle, name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent)
-        temporary = Path(name)
-        with os.fdopen(handle, "wb") as stream:
-            for piece in pieces:
-                size += _write(stream, piece.encode("utf-8"), digest)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, destination)
-        temporary = None
+        write_bytes_atomically(destination, write)
     except OSError as error:
         typed: StorageError = translate_os_error(error, where=where)
         raise ExportError(f"{typed} Nothing was written to {destination}.") from error
-    finally:
-        if temporary is not None:
-            temporary.unlink(missing_ok=True)  # only our own temporary file, never the destination
     return digest.hexdigest(), size
 
 

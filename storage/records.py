@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from core.latency_stats import LatencyStats
 from storage.statuses import RUN_STATUSES
 
 
@@ -143,6 +144,10 @@ class LatencySamples:
     @classmethod
     def empty(cls) -> LatencySamples:
         return cls(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int32))
+
+    def statistics(self) -> LatencyStats:
+        """Recomputed from the raw samples, so a comparison never trusts a stale stored summary."""
+        return LatencyStats.of_loop(self.timestamps_ns, self.latencies_ns, items=int(self.batches.sum(dtype=np.int64)))
 
 
 @dataclass(frozen=True)

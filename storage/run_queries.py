@@ -20,7 +20,14 @@ from storage.records import (
     StoredModel,
     TelemetrySeries,
 )
-from storage.schema import ArtifactRow, LatencyChunkRow, ModelRow, RunRow, RunTagRow, TelemetryChunkRow
+from storage.schema import (
+    ArtifactRow,
+    LatencyChunkRow,
+    ModelRow,
+    RunRow,
+    RunTagRow,
+    TelemetryChunkRow,
+)
 
 
 def record_query() -> Select[tuple[RunRow, ModelRow, ArtifactRow]]:

@@ -16,10 +16,23 @@ from sqlalchemy.orm import Session
 
 from storage import run_queries
 from storage.comparison import Comparison, compare_runs
-from storage.errors import RunNotFoundError, RunStateError, StorageError, SweepNotFoundError
+from storage.errors import (
+    RunNotFoundError,
+    RunStateError,
+    StorageError,
+    SweepNotFoundError,
+)
 from storage.exporting import export_run_data
 from storage.liveness import this_process, writer_alive
-from storage.records import ExportedFile, RunData, RunFilter, RunPage, RunRecord, RunStart, StoredProfile
+from storage.records import (
+    ExportedFile,
+    RunData,
+    RunFilter,
+    RunPage,
+    RunRecord,
+    RunStart,
+    StoredProfile,
+)
 from storage.schema import (
     ExportRow,
     LatencyChunkRow,

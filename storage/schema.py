@@ -34,7 +34,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.statuses import FINISHED_STATUSES, RUN_STATUSES  # noqa: F401 (re-exported for the schema's users)
 
-
 # Stable constraint names so later migrations can drop or alter constraints on every backend (SQLite included).
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

@@ -23,7 +23,13 @@ from sqlalchemy.orm import Session
 from storage import packing
 from storage.errors import RunNotFoundError, RunStateError, StorageError
 from storage.liveness import HEARTBEAT_EVERY
-from storage.records import EnergyFigure, LatencySamples, RunData, RunRecord, TelemetrySeries
+from storage.records import (
+    EnergyFigure,
+    LatencySamples,
+    RunData,
+    RunRecord,
+    TelemetrySeries,
+)
 from storage.sample_memory import (
     LATENCY_DTYPES,
     TELEMETRY_DTYPES,

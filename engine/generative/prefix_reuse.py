@@ -15,6 +15,7 @@ from time import perf_counter_ns
 
 import numpy as np
 
+from core.latency_stats import LatencyStats
 from core.progress import Progress
 from engine.device.environment import fingerprint
 from engine.generative import kv_cache
@@ -25,7 +26,6 @@ from engine.generative.memory import PeakMemoryTracker
 from engine.generative.prompts import random_prompts
 from engine.generative.results import RequestRecord, summarize_requests
 from engine.generative.settings import PrefixReuseSettings
-from engine.measure.statistics import LatencyStats
 
 PREFIX_STREAM = 1 << 41  # the prompt stream the shared prefix is drawn from
 WARMUP_STREAM = 1 << 40

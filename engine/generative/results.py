@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.measure.statistics import LatencyStats, summarize
+from core.latency_stats import LatencyStats
 
 PREFILL, DECODE = 0, 1  # sample kinds in `token_samples`
 
@@ -110,8 +110,8 @@ def summarize_requests(records: list[RequestRecord], wall_ns: int) -> Generation
     decode_tokens = sum(r.batch_size * r.decode_latencies_ns.size for r in done)
     generated = sum(r.batch_size * r.new_tokens for r in done)
     return GenerationSummary(
-        ttft=summarize(ttft, wall_ns, 1),
-        tpot=summarize(steps, decode_ns, 1),
+        ttft=LatencyStats.of(ttft, wall_ns=wall_ns),
+        tpot=LatencyStats.of(steps, wall_ns=decode_ns),
         prefill_tokens_per_s=prompt_tokens / (prefill_ns / 1e9) if prefill_ns > 0 else None,
         decode_tokens_per_s=decode_tokens / (decode_ns / 1e9) if decode_ns > 0 else None,
         output_tokens_per_s=generated / (wall_ns / 1e9) if wall_ns > 0 and generated else None,

@@ -15,6 +15,7 @@ from time import perf_counter_ns
 
 import numpy as np
 
+from core.latency_stats import LatencyStats
 from core.progress import Progress
 from engine.device.environment import fingerprint
 from engine.generative.decoding import Decoder
@@ -24,7 +25,6 @@ from engine.generative.prompts import random_prompts
 from engine.generative.results import RequestRecord, TokenSamples, token_samples
 from engine.generative.scheduler import StepLog, serve_stream
 from engine.generative.settings import ServingSettings
-from engine.measure.statistics import LatencyStats, summarize
 
 WARMUP_STREAM = 1 << 40
 
@@ -157,10 +157,10 @@ def _result(status: str, settings: ServingSettings, description: dict, arrivals:
         stream_start_ns=stream_start,
         stream_end_ns=stream_end,
         throughput_tokens_per_s=generated / ((last_token - stream_start) / 1e9) if last_token > stream_start else None,
-        ttft=summarize(np.array([r.ttft_ns for r in complete], dtype=np.int64), wall, 1),
-        tpot=summarize(np.round(np.array(tpot)).astype(np.int64), wall, 1),
-        queue=summarize(np.array([r.queue_ns for r in complete], dtype=np.int64), wall, 1),
-        inter_token=summarize(np.concatenate(gaps) if gaps else np.empty(0, dtype=np.int64), wall, 1),
+        ttft=LatencyStats.of(np.array([r.ttft_ns for r in complete], dtype=np.int64), wall_ns=wall),
+        tpot=LatencyStats.of(np.round(np.array(tpot)).astype(np.int64), wall_ns=wall),
+        queue=LatencyStats.of(np.array([r.queue_ns for r in complete], dtype=np.int64), wall_ns=wall),
+        inter_token=LatencyStats.of(np.concatenate(gaps) if gaps else np.empty(0, dtype=np.int64), wall_ns=wall),
         memory=memory,
         environment=fingerprint(description),
     )

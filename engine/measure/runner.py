@@ -15,6 +15,7 @@ from time import perf_counter_ns
 
 import numpy as np
 
+from core.latency_stats import LatencyStats
 from core.progress import Progress
 from engine.backends.base import Backend, BackendOptions
 from engine.device.discovery import DeviceRunner
@@ -22,7 +23,6 @@ from engine.device.environment import fingerprint
 from engine.errors import BackendError, InputError, first_line
 from engine.measure.prepared_session import ColdStart, prepared_session
 from engine.measure.samples import SampleBuffer
-from engine.measure.statistics import LatencyStats, summarize
 from engine.model.handle import ModelHandle
 from engine.model.inputs import PreparedInputs
 
@@ -103,7 +103,7 @@ def run_benchmark(
     return BenchmarkResult(
         status=status,
         cold_start=ready.cold_start,
-        stats=summarize(latencies, loop_end - loop_start, inputs.batch_size),
+        stats=LatencyStats.of(latencies, wall_ns=loop_end - loop_start, items=latencies.size * inputs.batch_size),
         starts_ns=starts,
         latencies_ns=latencies,
         loop_start_ns=loop_start,

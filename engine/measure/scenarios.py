@@ -22,12 +22,12 @@ from time import perf_counter_ns
 
 import numpy as np
 
+from core.latency_stats import LatencyStats, min_samples_for
 from core.progress import Progress
 from engine.errors import BackendError, InputError, first_line
 from engine.measure.prepared_session import PreparedSession
 from engine.measure.runner import timed_loop, warm_up
 from engine.measure.samples import SampleBuffer
-from engine.measure.statistics import LatencyStats, min_samples_for, summarize
 
 SCENARIOS = ("single-stream", "offline", "server")
 HEADLINE_PERCENTILE = {"single-stream": "p90", "offline": None, "server": "p99"}
@@ -147,7 +147,7 @@ class ScenarioResult:
                 "completed_qps": self.queries / (self.duration_ns / 1e9) if self.duration_ns > 0 else None}
 
     def to_dict(self) -> dict:
-        service = summarize(self.service_ns, self.duration_ns, self.batch_size)
+        service = LatencyStats.of(self.service_ns, wall_ns=self.duration_ns, items=self.service_ns.size * self.batch_size)
         queueing = self.queueing_ns
         return {
             "scenario": self.settings.scenario, "status": self.status, **self.validity.to_dict(),
@@ -206,7 +206,7 @@ def run_scenario(prepared: PreparedSession, batch_size: int, settings: ScenarioS
     starts, latencies, service, start_ns, duration_ns, stopped_early, scheduled_qps = loop
     queries = int(latencies.size)
     items = queries * batch_size
-    stats = summarize(latencies, duration_ns, batch_size)
+    stats = LatencyStats.of(latencies, wall_ns=duration_ns, items=latencies.size * batch_size)
     validity = judge_validity(settings, duration_ns=duration_ns, queries=queries, items=items,
                               cancelled=cancel.is_set(), p99_ms=stats.percentiles_ms["p99"],
                               stopped_early=stopped_early)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.atomic_files import atomic_path
 from core.progress import Progress
 from engine.device.discovery import DeviceRunner
 from engine.errors import CalibrationDataError, OptimizationCancelled, OptimizationError
@@ -266,8 +266,7 @@ def _write_atomically(source: Path, target: Path) -> None:
     A model with external weights gets its data file (named after the target) first; the model file,
     renamed last, is what makes the output appear.
     """
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(target) as temporary:
         if len(model_files(source)) == 1:
             shutil.copyfile(source, temporary)
         else:
@@ -275,6 +274,3 @@ def _write_atomically(source: Path, target: Path) -> None:
 
             onnx.save_model(onnx.load(str(source)), str(temporary), save_as_external_data=True,
                             all_tensors_to_one_file=True, location=target.name + ".data")
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
+from core.atomic_files import write_text_atomically
 from engine.errors import RecipeError
 
 PRUNING_METHODS = ("none", "unstructured", "structured")
@@ -290,10 +290,4 @@ class Recipe:
 
     def save(self, path: str | Path) -> None:
         """Temp file beside the target, then rename: a failure never leaves a half-written recipe."""
-        target = Path(path)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            temporary.write_text(self.to_json() + "\n", encoding="utf-8")
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)
+        write_text_atomically(path, self.to_json() + "\n")

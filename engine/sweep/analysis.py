@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from engine.measure.statistics import min_samples_for
+from core.latency_stats import min_samples_for
 from engine.sweep.grid import PointSummary
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from core.latency_stats import LatencyStats
 from core.progress import Progress
 from engine.backends import Backend, BackendOptions, get_backend
 from engine.device import discovery as device_discovery
@@ -24,7 +25,6 @@ from engine.measure.adaptive_stopping import (
 )
 from engine.measure.prepared_session import prepared_session
 from engine.measure.samples import SampleBuffer
-from engine.measure.statistics import summarize
 from engine.model.handle import ModelHandle
 from engine.model.inputs import InputRequest, PreparedInputs, prepare_inputs
 from engine.sweep.grid import PointSummary, SweepPoint
@@ -97,7 +97,7 @@ def measure_point(target: PointTarget, rule: StoppingRule, *, cancel: threading.
 
 
 def summarize_point(point: SweepPoint, run: AdaptiveRun, batch_size: int) -> PointSummary:
-    stats = summarize(run.latencies_ns, run.loop_end_ns - run.loop_start_ns, batch_size)
+    stats = LatencyStats.of(run.latencies_ns, wall_ns=run.loop_end_ns - run.loop_start_ns, items=run.latencies_ns.size * batch_size)
     interval = None
     if run.interval_ns is not None:
         interval = (run.interval_ns[1] / 1e6, run.interval_ns[2] / 1e6)

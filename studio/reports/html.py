@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 import storage
+from core.atomic_files import write_text_atomically
 from engine.errors import InputError
-from storage import Comparison, RunData, RunFilter, latency_statistics
+from storage import Comparison, RunData, RunFilter
 from studio import __version__
-from studio.usecases.benchmark import write_text_atomically
 
 TOOL_NAME = "Open-AutoGLM Studio"
 TEMPLATE = "report.html.j2"
@@ -51,7 +51,7 @@ def run_report_html(runs: Sequence[RunData], *, comparison: Comparison | None = 
         "title": title or _title(runs),
         "runs": [_run_view(run) for run in runs],
         "detailed": True,
-        **_statistics_context([latency_statistics(run.latency) for run in runs]),
+        **_statistics_context([run.latency.statistics() for run in runs]),
         "energy": _energy_rows(runs),
         "environment_differences": environment_differences([run.record.environment for run in runs]),
         "environment": json.dumps(runs[0].record.environment, indent=2, sort_keys=True) if len(runs) == 1 else None,
@@ -123,7 +123,7 @@ def write_run_report(db_url: str | None, run_id: int, compare_ids: Sequence[int]
 
 def run_summary(run: RunData) -> dict:
     """A stored run as the benchmark summary a bundle's manifest keeps (engine.bundle.manifest.BENCHMARK_FIELDS)."""
-    record, statistics = run.record, latency_statistics(run.latency)
+    record, statistics = run.record, run.latency.statistics()
     summary = record.summary or {}
     energy = [{"device": f.device, "source": f.source, "joules_per_inference": f.joules_per_inference,
                "total_joules": f.total_joules, "unavailable_reason": f.unavailable_reason} for f in record.energy]

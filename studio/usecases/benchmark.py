@@ -389,17 +389,3 @@ def window_telemetry(sampler: TelemetrySampler, start_ns: int, end_ns: int, *, i
     summary = summarize_snapshot(sampler.snapshot(), start_ns, end_ns, inferences=inferences, items=items,
                                  latency_timestamps_ns=latency_starts_ns, idle_baseline=baseline)
     return summary.to_dict()
-
-
-def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
-    """Temp file beside the target, then rename: a failure never leaves a half-written file."""
-    target = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target

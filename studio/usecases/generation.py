@@ -12,11 +12,11 @@ import os
 import threading
 from dataclasses import dataclass, field, replace
 
+from core.latency_stats import LatencyStats
 from engine.device.environment import fingerprint
 from engine.errors import InputError
 from engine.measure.runner import Progress
 from engine.measure.samples import SampleBuffer
-from engine.measure.statistics import summarize
 from profilers.sampler import DEFAULT_HZ
 from storage import ModelInfo, StorageError
 from studio import __version__
@@ -180,7 +180,7 @@ def _save(report: GenerateReport, recording: RunRecording, records) -> GenerateR
     summary = {key: value for key, value in report.to_dict().items()
                if key not in ("requests", "environment", "without_reuse", "with_reuse", "steps")}
     # Every stored sample is one prefill or decode step, so these are per-step figures, as in `runs list`.
-    summary["latency_ms"] = summarize(samples.latencies_ns, 0, 1).latency_dict()
+    summary["latency_ms"] = LatencyStats.of(samples.latencies_ns, wall_ns=0).latency_dict()
     try:
         recording.append_samples(samples.timestamps_ns, samples.latencies_ns, samples.tokens)
         recording.finish(status, summary=summary, telemetry=report.telemetry)

@@ -14,12 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from core.latency_stats import LatencyStats
 from core.progress import Progress
 from engine.device.discovery import Device
 from engine.errors import EngineError, InputError, OptimizationCancelled
 from engine.measure.adaptive_stopping import StoppingRule
 from engine.measure.samples import SampleBuffer
-from engine.measure.statistics import summarize
 from engine.model.handle import ModelHandle
 from engine.model.inputs import InputRequest
 from engine.sweep.analysis import SweepAnalysis, analyze_sweep
@@ -291,7 +291,8 @@ def _measure_point_run(db, setup: _Setup, target: PointTarget, stopping: Stoppin
             sampler.close()
     summary = measurement.summary.with_energy(*point_energy(telemetry, target.device, telemetry_hz))
     run = measurement.run
-    stats = summarize(run.latencies_ns, run.loop_end_ns - run.loop_start_ns, measurement.batch_size)
+    stats = LatencyStats.of(run.latencies_ns, wall_ns=run.loop_end_ns - run.loop_start_ns,
+                           items=run.latencies_ns.size * measurement.batch_size)
     recording.finish(summary.status, telemetry=telemetry, summary={
         "status": summary.status, "settings": settings, "inputs": target.inputs.to_dict(),
         "cold_start_ms": measurement.cold_start_ms, "latency_ms": stats.latency_dict(),

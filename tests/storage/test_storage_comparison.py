@@ -15,7 +15,6 @@ from storage import (
     RunData,
     RunRecord,
     compare_runs,
-    latency_statistics,
 )
 from storage.bootstrap import bootstrap_medians, median_ratio_interval
 from storage.rank_test import mann_whitney_u
@@ -132,7 +131,7 @@ def test_summary_statistics_are_aligned_per_run():
 
 
 def test_percentiles_from_too_few_samples_are_flagged():
-    statistics = latency_statistics(_run(1, np.arange(1, 51) * 1000).latency)
+    statistics = _run(1, np.arange(1, 51) * 1000).latency.statistics()
     assert statistics.unreliable_percentiles == ("p99",)
 
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.atomic_files import write_text_atomically
 from studio.ui.widgets.theme import SERIES_COLOURS, plot_background, plot_foreground
 from studio.usecases import benchmark as session
 from studio.usecases.benchmark import ComparisonView
@@ -131,7 +132,7 @@ class ComparePage(QWidget):
 
     def export(self, path: str, kind: str) -> None:
         text = self._csv() if kind == "csv" else self._html()
-        session.write_text_atomically(path, text)
+        write_text_atomically(path, text)
 
     def _csv(self) -> str:
         stream = io.StringIO()
