@@ -33,13 +33,14 @@ LAUNCHES = 5
 
 
 def record_run(db_url: str) -> int:
-    from engine.measure.runner import BenchmarkSettings
-    from studio.usecases import benchmark as session
     from studio.resources import sample_model_path
 
-    request = session.BenchRequest(model=str(sample_model_path("transformer")), db_url=db_url, telemetry_hz=20,
+    from engine.measure.runner import BenchmarkSettings
+    from studio import usecases
+
+    request = usecases.BenchRequest(model=str(sample_model_path("transformer")), db_url=db_url, telemetry_hz=20,
                                    settings=BenchmarkSettings(warmup=10, min_iterations=300, min_duration_s=1.0))
-    report = session.benchmark(request)
+    report = usecases.benchmark_model(request)
     if report.run_id is None:
         raise SystemExit(f"the benchmark run was not saved: {report.save_error}")
     return report.run_id

@@ -34,7 +34,11 @@ from engine.generative.loading import CausalLM, load_causal_lm, torch_threads
 from engine.generative.prefix_reuse import run_prefix_reuse_benchmark
 from engine.generative.random_models import PRESETS, build_random_causal_lm
 from engine.generative.serving import run_serving_benchmark
-from engine.generative.settings import GenerationSettings, PrefixReuseSettings, ServingSettings
+from engine.generative.settings import (
+    GenerationSettings,
+    PrefixReuseSettings,
+    ServingSettings,
+)
 
 THREADS = (1, 2)
 KV_TARGET, PREFIX_TARGET, BATCHING_TARGET = 3.0, 3.0, 1.5
@@ -136,7 +140,11 @@ def extras(lm: CausalLM, folder: Path, workdir: Path) -> None:
     if importlib.util.find_spec("onnxruntime_genai") is None:
         print("\n   ONNX Runtime GenAI: not installed (pip install onnxruntime-genai)")
         return
-    from engine.generative.onnx_genai import GenAIModel, export_genai_model, run_genai_benchmark
+    from engine.generative.onnx_genai import (
+        GenAIModel,
+        export_genai_model,
+        run_genai_benchmark,
+    )
 
     exported = export_genai_model(folder, workdir / "onnx")
     onnx = {t: run_genai_benchmark(GenAIModel(exported, threads=t), settings) for t in THREADS}

@@ -26,8 +26,8 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from profilers.metrics import MetricKind, MetricSpec  # noqa: E402
 from profilers.ring_buffer import MetricSeries  # noqa: E402
 from profilers.sampler import TelemetrySnapshot  # noqa: E402
-from studio.usecases.benchmark import LiveFeed  # noqa: E402
 from studio.ui.pages.dashboard import REFRESH_MS, Dashboard  # noqa: E402
+from studio.usecases import LiveFeed  # noqa: E402
 
 LATENCY_HZ, TELEMETRY_HZ = 100, 10
 BACKLOG_S, REPLAY_S = 3600, 60

@@ -16,14 +16,14 @@ import time
 
 import numpy as np
 import onnxruntime as ort
+from studio.resources import sample_model_path
 
 from engine.backends import BackendOptions
 from engine.backends.onnxruntime_backend import OrtSession
 from engine.device.discovery import DeviceRunner
+from engine.measure.runner import BenchmarkSettings, run_benchmark
 from engine.model.inputs import InputRequest, prepare_inputs
 from engine.model.opening import load_model
-from engine.measure.runner import BenchmarkSettings, run_benchmark
-from studio.resources import sample_model_path
 
 TARGET = 1.02
 RUNNER = DeviceRunner("onnxruntime", "CPUExecutionProvider")

@@ -22,27 +22,27 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime
+from studio.resources import sample_model_path
 
-from engine.measure.adaptive_stopping import StoppingRule, measure_until_stable
 from engine.backends import BackendOptions, get_backend
 from engine.device.cpu_info import cpu_info
 from engine.device.discovery import DeviceRunner
-from engine.model.inputs import InputRequest, prepare_inputs
-from engine.profiling.layer_profile import profile_layers
+from engine.measure.adaptive_stopping import StoppingRule, measure_until_stable
 from engine.measure.max_rate import find_max_rate
-from engine.model.opening import load_model
 from engine.measure.prepared_session import prepared_session
-from engine.profiling.report import profile_text
 from engine.measure.samples import SampleBuffer
 from engine.measure.scenarios import ScenarioSettings
-from engine.sweep.grid import PointSummary, SweepGrid, SweepSpec, run_sweep
+from engine.model.inputs import InputRequest, prepare_inputs
+from engine.model.opening import load_model
+from engine.profiling.layer_profile import profile_layers
+from engine.profiling.report import profile_text
 from engine.sweep.analysis import analyze_sweep, grid_text
+from engine.sweep.grid import PointSummary, SweepGrid, SweepSpec, run_sweep
 from engine.sweep.points import measure_point, point_target, timed_window
 from profilers.run_summary import summarize_snapshot
 from storage import ModelInfo, RunStart, SweepStart, open_database
-from studio.resources import sample_model_path
+from studio.usecases import open_sampler
 from studio.usecases.recording import energy_figures
-from studio.usecases.benchmark import open_sampler
 
 CPU = DeviceRunner("onnxruntime", "CPUExecutionProvider")
 

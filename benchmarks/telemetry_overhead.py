@@ -20,25 +20,26 @@ import psutil
 
 from engine.backends import BackendOptions
 from engine.measure.runner import BenchmarkSettings
-from studio.usecases import benchmark as session
+from studio import usecases
+
 THROUGHPUT_TARGET = 0.98
 CPU_TARGET = 0.01
 
 
 def throughput(hz: float | None, duration_s: float) -> float:
-    request = session.BenchRequest(
-        model=session.sample_models()["transformer"],
+    request = usecases.BenchRequest(
+        model=usecases.sample_models()["transformer"],
         options=BackendOptions(threads=1),
         settings=BenchmarkSettings(warmup=30, min_iterations=300, min_duration_s=duration_s),
         telemetry_hz=hz,
     )
-    return session.benchmark(request).result.stats.throughput_per_s
+    return usecases.benchmark_model(request).result.stats.throughput_per_s
 
 
 def sampler_cpu_share(hz: float, seconds: float) -> tuple[float, float]:
     """(the sampler thread's CPU share of one core, the whole process's) over `seconds` of sampling."""
     process = psutil.Process()
-    sampler = session.open_sampler(hz)
+    sampler = usecases.open_sampler(hz)
     threads_before = {thread.id for thread in process.threads()}
     cpu_before, wall_before = time.process_time(), time.perf_counter()
     sampler.start()

@@ -17,6 +17,7 @@ from engine.measure.runner import BenchmarkSettings
 from engine.measure.scenarios import SCENARIOS, ScenarioSettings
 from engine.model.inputs import parse_assignment
 from profilers.sampler import DEFAULT_HZ
+from studio import usecases
 from studio.cli.options import (
     EXIT_USAGE,
     PROG,
@@ -28,7 +29,6 @@ from studio.cli.options import (
     progress_bar,
 )
 from studio.present import console
-from studio.usecases import benchmark as session
 
 
 def add_bench_commands(commands, common: argparse.ArgumentParser) -> None:
@@ -76,8 +76,8 @@ def add_bench_options(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def bench_request(args: argparse.Namespace) -> session.BenchRequest:
-    return session.BenchRequest(
+def bench_request(args: argparse.Namespace) -> usecases.BenchRequest:
+    return usecases.BenchRequest(
         model=args.model,
         backend=args.backend,
         device=args.device,
@@ -121,7 +121,7 @@ def _scenario_settings(args: argparse.Namespace) -> ScenarioSettings | None:
 def _bench(args: argparse.Namespace) -> int:
     request = bench_request(args)
     with cancel_on_interrupt() as cancel:
-        report = session.benchmark(request, cancel=cancel, progress=None if args.json else progress_bar())
+        report = usecases.benchmark_model(request, cancel=cancel, progress=None if args.json else progress_bar())
     text = console.scenario_text(report) if request.scenario is not None else console.bench_text(report)
     print_out(json.dumps(report.to_dict(), indent=2, default=str) if args.json else text)
     if report.save_error:
@@ -141,7 +141,7 @@ def _monitor(args: argparse.Namespace) -> int:
             print_out(console.monitor_text(snapshot, time.monotonic() - started) + "\n")
 
     with cancel_on_interrupt() as cancel:
-        final = session.monitor(args.hz, args.duration, show, cancel=cancel)
+        final = usecases.monitor_telemetry(args.hz, args.duration, show, cancel=cancel)
     if args.json:
         print_out(json.dumps(_snapshot_dict(final, args.hz), indent=2))
     return 0

@@ -66,10 +66,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from studio.usecases.bundles import check_bundle
+    from studio.usecases.bundles import verify_deployment_bundle
 
     with cancel_on_interrupt() as cancel:
-        report = check_bundle(args.bundle, args.inputs, cancel=cancel)
+        report = verify_deployment_bundle(args.bundle, args.inputs, cancel=cancel)
     print_out(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report.text())
     return 0
 

@@ -48,7 +48,7 @@ def add_generate_command(commands, common: argparse.ArgumentParser) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from studio.usecases.generation import GenerateRequest, generate_benchmark
+    from studio.usecases.generation import GenerateRequest, benchmark_generation
 
     request = GenerateRequest(
         model_dir=args.model_dir, prompt_tokens=args.prompt_len, new_tokens=args.new_tokens, batch=args.batch,
@@ -60,7 +60,7 @@ def _generate(args: argparse.Namespace) -> int:
         db_url=db_url(args), tags=tuple(args.tag),
     )
     with cancel_on_interrupt() as cancel:
-        report = generate_benchmark(request, cancel=cancel, progress=None if args.json else progress_bar())
+        report = benchmark_generation(request, cancel=cancel, progress=None if args.json else progress_bar())
     print_out(json.dumps(report.to_dict(), indent=2, default=str) if args.json else console.generation_text(report))
     if report.save_error:
         sys.stderr.write(f"{PROG}: error: the run was measured but not saved: {report.save_error}\n")

@@ -17,7 +17,7 @@ from engine.errors import EngineError
 from engine.measure.runner import BenchmarkSettings
 from profilers.errors import TelemetryError
 from storage import DatabaseCorruptError, StorageError
-from studio import __version__
+from studio import __version__, usecases
 from studio.cli.bench import add_bench_commands
 from studio.cli.export import add_export_commands
 from studio.cli.generate import add_generate_command
@@ -37,7 +37,6 @@ from studio.cli.profile import add_profile_commands
 from studio.cli.runs import add_runs_commands
 from studio.cli.sweep import add_sweep_commands
 from studio.present import console
-from studio.usecases import benchmark as session
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,13 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _devices(args: argparse.Namespace) -> int:
-    devices = session.list_devices()
+    devices = usecases.list_devices()
     print_out(json.dumps([d.to_dict() for d in devices], indent=2) if args.json else console.devices_text(devices))
     return 0
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    handle = session.open_model(args.model, trust_pickle=args.trust_pickle)
+    handle = usecases.open_model(args.model, trust_pickle=args.trust_pickle)
     print_out(json.dumps(handle.to_dict(), indent=2) if args.json else console.model_text(handle))
     return 0
 
@@ -135,13 +134,13 @@ def _gui(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     print_out("Open-AutoGLM Studio demo: every step headless on the built-in sample models.\n")
-    print_out(console.devices_text(session.list_devices()))
+    print_out(console.devices_text(usecases.list_devices()))
     with cancel_on_interrupt() as cancel:
-        for name, path in session.sample_models().items():
+        for name, path in usecases.sample_models().items():
             print_out(f"\n== sample {name} ==\n")
-            print_out(console.model_text(session.open_model(path)))
-            request = session.BenchRequest(model=path, settings=BenchmarkSettings(warmup=20, min_iterations=200, min_duration_s=args.duration))
-            report = session.benchmark(request, cancel=cancel, progress=progress_bar())
+            print_out(console.model_text(usecases.open_model(path)))
+            request = usecases.BenchRequest(model=path, settings=BenchmarkSettings(warmup=20, min_iterations=200, min_duration_s=args.duration))
+            report = usecases.benchmark_model(request, cancel=cancel, progress=progress_bar())
             print_out("\n" + console.bench_text(report))
             if report.result.status == "cancelled":
                 return 130

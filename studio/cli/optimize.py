@@ -12,6 +12,7 @@ from engine.optimize.recipe import (
     PRUNING_IMPORTANCES,
     Recipe,
 )
+from studio import usecases
 from studio.cli.options import (
     EXIT_USAGE,
     PROG,
@@ -23,7 +24,6 @@ from studio.cli.options import (
     progress_bar,
 )
 from studio.present import console
-from studio.usecases import benchmark as session
 
 QUANTIZE_CHOICES = {"dynamic": "dynamic_int8", "static": "static_int8", "fp16": "fp16", "auto": "auto"}
 
@@ -80,16 +80,16 @@ def recipe_from_args(args: argparse.Namespace) -> Recipe:
 
 
 def _optimize(args: argparse.Namespace) -> int:
-    request = session.OptimizeRequest(
+    request = usecases.OptimizeRequest(
         model=args.model, recipe=recipe_from_args(args), output=args.output, inputs=input_request(args),
         device=args.device, threads=args.threads, accuracy_data=args.accuracy_data,
         compare_seconds=args.compare_seconds, save=not args.no_save, db_url=db_url(args), trust_pickle=args.trust_pickle,
     )
     if not args.json:
-        _, _, plan = session.plan_optimization_for(request)
+        _, _, plan = usecases.plan_optimization_for(request)
         print_out(console.plan_text(plan) + "\n")
     with cancel_on_interrupt() as cancel:
-        report = session.optimize_model(request, cancel=cancel, progress=None if args.json else progress_bar())
+        report = usecases.optimize_model(request, cancel=cancel, progress=None if args.json else progress_bar())
     print_out(json.dumps(report.to_dict(), indent=2, default=str) if args.json else console.optimize_text(report))
     if report.result.status != "completed":
         violations = "; ".join(report.result.fidelity.budget.violations) if report.result.fidelity.budget else ""

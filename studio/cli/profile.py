@@ -22,7 +22,7 @@ from studio.present.numbers import number
 from studio.usecases.profiles import (
     ProfileReport,
     compare_run_profiles,
-    profile_use_case,
+    profile_model,
 )
 
 
@@ -52,7 +52,7 @@ def _profile(args: argparse.Namespace) -> int:
         raise InputError(f"--top must be at least 1, got {args.top}")
     request = bench_request(args)
     with cancel_on_interrupt() as cancel:
-        report = profile_use_case(request, cancel=cancel, progress=None if args.json else progress_bar(),
+        report = profile_model(request, cancel=cancel, progress=None if args.json else progress_bar(),
                                   iterations=args.profile_iterations)
     print_out(json.dumps(report.to_dict(), indent=2) if args.json else profile_report_text(report, args.top))
     if report.profile is not None and report.profile.placement.fallback:

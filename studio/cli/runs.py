@@ -7,9 +7,9 @@ import json
 from datetime import UTC, datetime
 
 from storage import RUN_STATUSES, RunFilter
+from studio import usecases
 from studio.cli.options import OneLineErrorParser, db_url, print_out
 from studio.present import console
-from studio.usecases import benchmark as session
 
 
 def add_runs_commands(commands, common: argparse.ArgumentParser) -> None:
@@ -66,7 +66,7 @@ def _date(text: str) -> datetime:
 def _runs_list(args: argparse.Namespace) -> int:
     run_filter = RunFilter(model=args.model, device=args.device, status=args.status, tag=args.tag,
                            started_after=args.since, started_before=args.until)
-    page = session.list_runs(db_url(args), run_filter, offset=args.offset, limit=args.limit)
+    page = usecases.list_runs(db_url(args), run_filter, offset=args.offset, limit=args.limit)
     if args.json:
         print_out(json.dumps({"total": page.total, "offset": args.offset, "runs": [r.to_dict() for r in page.runs]}, indent=2))
     else:
@@ -75,7 +75,7 @@ def _runs_list(args: argparse.Namespace) -> int:
 
 
 def _runs_show(args: argparse.Namespace) -> int:
-    data = session.load_run(db_url(args), args.run_id)
+    data = usecases.load_run(db_url(args), args.run_id)
     if args.json:
         print_out(json.dumps({**data.record.to_dict(), "latency_samples": int(data.latency.latencies_ns.size)}, indent=2))
     else:
@@ -84,25 +84,25 @@ def _runs_show(args: argparse.Namespace) -> int:
 
 
 def _runs_compare(args: argparse.Namespace) -> int:
-    comparison = session.compare_runs(db_url(args), args.run_ids)
+    comparison = usecases.compare_runs(db_url(args), args.run_ids)
     print_out(json.dumps(comparison.to_dict(), indent=2) if args.json else console.comparison_text(comparison))
     return 0
 
 
 def _runs_export(args: argparse.Namespace) -> int:
-    exported = session.export_run(db_url(args), args.run_id, args.output, args.format)
+    exported = usecases.export_run(db_url(args), args.run_id, args.output, args.format)
     print_out(f"run {args.run_id} written to {exported.path} ({exported.size_bytes:,} bytes, sha256 {exported.sha256[:12]})")
     return 0
 
 
 def _runs_delete(args: argparse.Namespace) -> int:
-    session.delete_run(db_url(args), args.run_id)
+    usecases.delete_run(db_url(args), args.run_id)
     print_out(f"run {args.run_id} deleted with its samples")
     return 0
 
 
 def _db_move_aside(args: argparse.Namespace) -> int:
-    moved = session.move_store_aside(db_url(args))
+    moved = usecases.move_store_aside(db_url(args))
     print_out(f"the damaged database was moved to {moved}; a new one is created on next use")
     return 0
 

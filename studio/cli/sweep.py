@@ -28,7 +28,7 @@ from studio.usecases.sweeps import (
     SweepReport,
     SweepRequest,
     parse_list,
-    run_sweep_use_case,
+    sweep_model,
     thread_count,
 )
 
@@ -106,7 +106,7 @@ def sweep_request(args: argparse.Namespace) -> SweepRequest:
 def _sweep(args: argparse.Namespace) -> int:
     request = sweep_request(args)
     with cancel_on_interrupt() as cancel:
-        report = run_sweep_use_case(request, cancel=cancel, progress=None if args.json else progress_bar())
+        report = sweep_model(request, cancel=cancel, progress=None if args.json else progress_bar())
     print_out(json.dumps(report.to_dict(), indent=2) if args.json else sweep_text(report))
     if report.status == "cancelled":
         sys.stderr.write(f"{PROG}: sweep {report.sweep_id} stopped; `{PROG} sweep {args.model} --resume "

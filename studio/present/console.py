@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from engine.device.discovery import Device
 from engine.model.handle import ModelHandle
-from studio.usecases.benchmark import BenchReport
+from studio.usecases import BenchReport
 
 TOP_OPS = 12
 

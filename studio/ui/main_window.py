@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio import __version__
+from studio import __version__, usecases
 from studio.ui.actions import ActionRegistry
 from studio.ui.gc_in_gui_thread import GuiThreadGarbageCollector
 from studio.ui.jobs import Job
@@ -41,7 +41,6 @@ from studio.ui.widgets.theme import (
     plot_background,
     plot_foreground,
 )
-from studio.usecases import benchmark as session
 
 APP_TITLE = "Open-AutoGLM Studio"
 MAX_RECENT = 8
@@ -135,14 +134,14 @@ class MainWindow(QMainWindow):
         SQLAlchemy would otherwise compete with the first paint for the interpreter.
         """
         last = self.settings.value("model/last")
-        chosen = model or (last if last and Path(str(last).split(":")[0]).exists() else session.sample_models()["transformer"])
+        chosen = model or (last if last and Path(str(last).split(":")[0]).exists() else usecases.sample_models()["transformer"])
         self.state.setText("Starting…")
         QTimer.singleShot(STARTUP_DELAY_MS, lambda: self._start_jobs(chosen))
 
     def _start_jobs(self, model: str) -> None:
         self.ensure_plot_pages()
         self.open_model(model)
-        self.start_job("devices", lambda cancel, progress: session.list_devices(), self.run_settings.set_devices,
+        self.start_job("devices", lambda cancel, progress: usecases.list_devices(), self.run_settings.set_devices,
                        show_progress=False)
         self.history.refresh()
 
@@ -222,7 +221,7 @@ class MainWindow(QMainWindow):
 
     def open_model(self, location: str) -> None:
         self.state.setText(f"Opening {Path(location).name}…")
-        self.start_job("open", lambda cancel, progress: session.open_model(location), self._model_opened)
+        self.start_job("open", lambda cancel, progress: usecases.open_model(location), self._model_opened)
 
     def _model_opened(self, handle) -> None:
         self.handle = handle
@@ -234,10 +233,10 @@ class MainWindow(QMainWindow):
         self._set_running(False)
         self.state.setText(f"Opened {handle.name}")
         inputs = self.model_page.input_request(self.run_settings.batch.value())
-        self.start_job("MACs", lambda cancel, progress: session.model_macs(handle, inputs), self.model_page.show_macs,
+        self.start_job("MACs", lambda cancel, progress: usecases.model_macs(handle, inputs), self.model_page.show_macs,
                        lambda message: self.model_page.show_macs(f"unknown: {message}"), show_progress=False)
         device = self.run_settings.device_id
-        self.start_job("options", lambda cancel, progress: session.optimization_options(handle, device),
+        self.start_job("options", lambda cancel, progress: usecases.optimization_options(handle, device),
                        self.optimize_page.set_options, show_progress=False)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -256,7 +255,7 @@ class MainWindow(QMainWindow):
             return
         self.ensure_plot_pages()
         try:
-            request = session.BenchRequest(
+            request = usecases.BenchRequest(
                 model=self._model_location(),
                 backend=self.run_settings.backend_name, device=self.run_settings.device_id,
                 options=self.run_settings.backend_options(), settings=self.run_settings.benchmark_settings(),
@@ -268,10 +267,10 @@ class MainWindow(QMainWindow):
             show_error(self, "Run settings", " ".join(str(error).split()))
             return
         self.run_settings.save(self.settings)
-        feed = session.LiveFeed()
+        feed = usecases.LiveFeed()
         self.dashboard.attach(feed, self.run_settings.batch.value(), f"Running {self.handle.name} on {request.device}…")
         self.nav.setCurrentRow(list(self.pages).index("Dashboard"))
-        self.run_job = self.start_job("run", lambda cancel, progress: session.benchmark(
+        self.run_job = self.start_job("run", lambda cancel, progress: usecases.benchmark_model(
             request, cancel=cancel, progress=progress, live=feed), self._run_done, self._run_failed)
         self._set_running(True)
 
@@ -318,9 +317,9 @@ class MainWindow(QMainWindow):
             return
         try:
             recipe = self.optimize_page.recipe()
-            request = session.OptimizeRequest(
+            request = usecases.OptimizeRequest(
                 model=self._model_location(), recipe=recipe,
-                output=str(session.default_optimized_path(self.handle, recipe)),
+                output=str(usecases.default_optimized_path(self.handle, recipe)),
                 inputs=self.model_page.input_request(self.run_settings.batch.value()),
                 threads=self.run_settings.threads.value() or 1, db_url=self.db_url,
                 compare_seconds=self.compare_seconds,
@@ -329,7 +328,7 @@ class MainWindow(QMainWindow):
             show_error(self, "Optimization settings", " ".join(str(error).split()))
             return
         self.optimize_page.set_busy(True)
-        self.optimize_job = self.start_job("optimize", lambda cancel, progress: session.optimize_model(
+        self.optimize_job = self.start_job("optimize", lambda cancel, progress: usecases.optimize_model(
             request, cancel=cancel, progress=progress), self._optimize_done, self._optimize_failed)
 
     def _optimize_done(self, report) -> None:
@@ -358,13 +357,13 @@ class MainWindow(QMainWindow):
 
     # -- generate --------------------------------------------------------------------------------------------
     def start_generate(self) -> None:
-        from studio.usecases.generation import generate_benchmark
+        from studio.usecases.generation import benchmark_generation
 
         if self.generate_job is not None:
             return
         request = self.generate_page.request(self.db_url)
         samples = self.generate_page.started()
-        self.generate_job = self.start_job("generate", lambda cancel, progress: generate_benchmark(
+        self.generate_job = self.start_job("generate", lambda cancel, progress: benchmark_generation(
             request, cancel=cancel, progress=progress, live=samples), self._generated, self._generate_failed)
 
     def _generated(self, report) -> None:
@@ -419,7 +418,7 @@ class MainWindow(QMainWindow):
 
     def open_saved_run(self, run_id: int) -> None:
         url = self.db_url
-        self.start_job("open run", lambda cancel, progress: session.load_run(url, run_id, telemetry=True),
+        self.start_job("open run", lambda cancel, progress: usecases.load_run(url, run_id, telemetry=True),
                        self._show_saved_run)
 
     def _show_saved_run(self, data) -> None:

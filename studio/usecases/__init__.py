@@ -1,1 +1,68 @@
-"""The use cases the CLI and the GUI share, Qt-free, returning typed results."""
+"""Every use case the CLI and the GUI share, in one place and one naming scheme (verb_object), Qt-free.
+
+    from studio import usecases
+    report = usecases.benchmark_model(usecases.BenchRequest(model="model.onnx"), cancel=cancel, progress=progress)
+
+Long use cases take `cancel` (a threading.Event) and `progress(fraction, message)`; results are typed objects.
+"""
+
+from studio.usecases.benchmark import (
+    BenchReport,
+    BenchRequest,
+    LiveFeed,
+    ScenarioReport,
+    benchmark_model,
+    list_devices,
+    model_macs,
+    monitor_telemetry,
+    open_model,
+    open_sampler,
+    sample_models,
+)
+from studio.usecases.bundles import (
+    ExportRequest,
+    export_deployment_bundle,
+    verify_deployment_bundle,
+)
+from studio.usecases.generation import (
+    GenerateReport,
+    GenerateRequest,
+    benchmark_generation,
+)
+from studio.usecases.optimization import (
+    OptimizeReport,
+    OptimizeRequest,
+    default_optimized_path,
+    optimization_options,
+    optimize_model,
+    plan_optimization_for,
+)
+from studio.usecases.profiles import (
+    ProfileReport,
+    compare_run_profiles,
+    load_run_profile,
+    profile_model,
+)
+from studio.usecases.runs import (
+    ComparisonView,
+    annotate_run,
+    compare_runs,
+    compare_with_samples,
+    delete_run,
+    export_run,
+    list_runs,
+    load_run,
+    move_store_aside,
+    open_store,
+)
+from studio.usecases.sweeps import SweepReport, SweepRequest, sweep_model
+
+__all__ = [
+    "BenchReport", "BenchRequest", "ComparisonView", "ExportRequest", "GenerateReport", "GenerateRequest", "LiveFeed",
+    "OptimizeReport", "OptimizeRequest", "ProfileReport", "ScenarioReport", "SweepReport", "SweepRequest",
+    "annotate_run", "benchmark_generation", "benchmark_model", "compare_run_profiles", "compare_runs",
+    "compare_with_samples", "default_optimized_path", "delete_run", "export_deployment_bundle", "export_run",
+    "list_devices", "list_runs", "load_run", "load_run_profile", "model_macs", "monitor_telemetry", "move_store_aside",
+    "open_model", "open_sampler", "open_store", "optimization_options", "optimize_model", "plan_optimization_for",
+    "profile_model", "sample_models", "sweep_model", "verify_deployment_bundle",
+]

@@ -45,27 +45,8 @@ from profilers.sampler import (
 from storage import StorageError
 from studio import __version__
 from studio.resources import SAMPLE_MODELS, sample_model_path
-from studio.usecases.optimization import (  # noqa: F401 (optimization use cases, re-exported for the CLI and the GUI)
-    OptimizeReport,
-    OptimizeRequest,
-    default_optimized_path,
-    optimization_options,
-    optimize_model,
-    plan_optimization_for,
-)
 from studio.usecases.recording import RunRecording
-from studio.usecases.runs import (  # noqa: F401 (saved-run use cases, re-exported for the CLI and the GUI)
-    ComparisonView,
-    annotate_run,
-    compare_runs,
-    compare_with_samples,
-    delete_run,
-    export_run,
-    list_runs,
-    load_run,
-    move_store_aside,
-    open_store,
-)
+from studio.usecases.runs import open_store
 
 BENCH_SCHEMA_VERSION = 1
 
@@ -244,7 +225,7 @@ def plan_benchmark(request: BenchRequest) -> BenchPlan:
     return BenchPlan(handle, backend, device, runner, inputs)
 
 
-def benchmark(
+def benchmark_model(
     request: BenchRequest,
     *,
     cancel: threading.Event | None = None,
@@ -340,7 +321,7 @@ def open_sampler(hz: float) -> TelemetrySampler:
     return sampler
 
 
-def monitor(
+def monitor_telemetry(
     hz: float,
     duration_s: float | None,
     on_update: Callable[[TelemetrySnapshot], None],

@@ -14,7 +14,8 @@ from engine.measure.runner import Progress
 from engine.model.inputs import InputRequest
 from studio import __version__
 from studio.reports import html as reports
-from studio.usecases.benchmark import open_model, open_store
+from studio.usecases.benchmark import open_model
+from studio.usecases.runs import open_store
 
 CPU_RUNNER = DeviceRunner("onnxruntime", "CPUExecutionProvider")
 
@@ -75,7 +76,7 @@ def export_deployment_bundle(request: ExportRequest, *, cancel: threading.Event 
     return result
 
 
-def check_bundle(path: str, inputs: str | None = None, *, cancel: threading.Event | None = None,
+def verify_deployment_bundle(path: str, inputs: str | None = None, *, cancel: threading.Event | None = None,
                  progress: Progress | None = None):
     """verify-bundle: every hash, then predict.py in a clean process giving the studio's exact outputs."""
     return verify_bundle(path, inputs=Path(inputs) if inputs else None, cancel=cancel, progress=progress)

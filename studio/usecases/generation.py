@@ -20,8 +20,9 @@ from engine.measure.samples import SampleBuffer
 from profilers.sampler import DEFAULT_HZ
 from storage import ModelInfo, StorageError
 from studio import __version__
-from studio.usecases.benchmark import open_sampler, open_store, window_telemetry
+from studio.usecases.benchmark import open_sampler, window_telemetry
 from studio.usecases.recording import RunRecording
+from studio.usecases.runs import open_store
 
 GENERATE_SCHEMA_VERSION = 1
 MODES = ("generation", "prefix_reuse", "serving")
@@ -77,7 +78,7 @@ class GenerateReport:
                 "weight_quantization": self.quantization}
 
 
-def generate_benchmark(request: GenerateRequest, *, cancel: threading.Event | None = None,
+def benchmark_generation(request: GenerateRequest, *, cancel: threading.Event | None = None,
                        progress: Progress | None = None, live: SampleBuffer | None = None) -> GenerateReport:
     """Loads the model folder, runs the request's mode with telemetry, and saves the run.
 

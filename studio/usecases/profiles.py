@@ -10,8 +10,8 @@ from engine.errors import InputError
 from engine.measure.runner import Progress
 from engine.profiling.layer_profile import LayerProfile, profile_layers
 from engine.profiling.report import ProfileComparison, compare_profiles
-from studio.usecases import benchmark as session
-from studio.usecases.benchmark import BenchReport, BenchRequest
+from studio.usecases.benchmark import BenchReport, BenchRequest, benchmark_model
+from studio.usecases.runs import open_store
 
 PROFILE_SCHEMA_VERSION = 1
 PROFILE_SHARE = 0.3  # of the progress bar: the profiled run after the timed one
@@ -32,7 +32,7 @@ class ProfileReport:
                                        "ratio": profiled / timed if timed and profiled else None}}
 
 
-def profile_use_case(request: BenchRequest, cancel: threading.Event | None = None, progress: Progress | None = None,
+def profile_model(request: BenchRequest, cancel: threading.Event | None = None, progress: Progress | None = None,
                      *, iterations: int = 20) -> ProfileReport:
     """The normal timed benchmark first (saved), then a separate profiled run, because profiling perturbs timing;
     the profile is stored with the timed run."""
@@ -42,7 +42,7 @@ def profile_use_case(request: BenchRequest, cancel: threading.Event | None = Non
         raise InputError(f"profiling needs at least 1 iteration, got {iterations}")
     if request.scenario is not None:
         raise InputError("a profile follows the plain timed loop; leave out --scenario and its options")
-    bench = session.benchmark(request, cancel=cancel, progress=lambda f, m: report(f * (1 - PROFILE_SHARE), m))
+    bench = benchmark_model(request, cancel=cancel, progress=lambda f, m: report(f * (1 - PROFILE_SHARE), m))
     if bench.result.status != "completed" or cancel.is_set():
         return ProfileReport(bench, None, False)
     profile = profile_layers(bench.runner.backend, bench.model, bench.runner, request.options, bench.inputs,
@@ -50,7 +50,7 @@ def profile_use_case(request: BenchRequest, cancel: threading.Event | None = Non
                              progress=lambda f, m: report(1 - PROFILE_SHARE + f * PROFILE_SHARE, f"profiling: {m}"))
     stored = False
     if bench.run_id is not None:
-        with session.open_store(request.db_url) as db:
+        with open_store(request.db_url) as db:
             db.runs.save_profile(bench.run_id, profile.runtime, profile.to_dict())
         stored = True
     report(1.0, "profiled")
@@ -59,7 +59,7 @@ def profile_use_case(request: BenchRequest, cancel: threading.Event | None = Non
 
 def load_run_profile(db_url: str | None, run_id: int) -> LayerProfile | None:
     """The layer profile stored with a run, or None when it was never profiled."""
-    with session.open_store(db_url) as db:
+    with open_store(db_url) as db:
         stored = db.runs.load_profile(run_id)
     return LayerProfile.from_dict(stored.profile) if stored is not None else None
 

@@ -34,9 +34,19 @@ from engine.sweep.grid import (
 from engine.sweep.points import PointTarget, measure_point, point_target, timed_window
 from profilers.sampler import DEFAULT_HZ
 from studio import __version__
-from studio.usecases import benchmark as session
-from studio.usecases.benchmark import BenchPlan
+from studio.usecases.benchmark import (
+    BenchPlan,
+    open_model,
+    open_sampler,
+    window_telemetry,
+)
+from studio.usecases.optimization import (
+    OptimizeRequest,
+    default_optimized_path,
+    optimize_model,
+)
 from studio.usecases.recording import RunRecording
+from studio.usecases.runs import open_store
 
 SWEEP_SCHEMA_VERSION = 1
 OPTIMIZE_SHARE = 0.2  # of the progress bar, when recipes must be optimized first
@@ -102,14 +112,14 @@ def thread_count(text: str) -> int | None:
     return None if text == "default" else int(text)
 
 
-def run_sweep_use_case(request: SweepRequest, cancel: threading.Event | None = None, progress: Progress | None = None,
+def sweep_model(request: SweepRequest, cancel: threading.Event | None = None, progress: Progress | None = None,
                        on_point: Callable[[PointSummary, int | None], None] | None = None) -> SweepReport:
     """Creates (or resumes) the sweep record, optimizes its recipes once, measures each pending point as a saved
     run, then stores the analysis. `on_point(summary, run_id)` is called from this thread after each point."""
     cancel = cancel or threading.Event()
     report = progress or (lambda fraction, message: None)
-    handle = session.open_model(request.model, trust_pickle=request.trust_pickle)
-    with session.open_store(request.db_url) as db:
+    handle = open_model(request.model, trust_pickle=request.trust_pickle)
+    with open_store(request.db_url) as db:
         if request.resume is None:
             setup = _new_sweep(db, request, handle)
         else:
@@ -238,8 +248,8 @@ def _optimized_models(request: SweepRequest, handle: ModelHandle, setup: _Setup,
         step = (lambda i: lambda f, m: report((i + f) / len(todo), f"optimizing with {label}: {m}"))(index)
         try:
             recipe = Recipe.load(setup.recipe_files[label])
-            optimized = session.optimize_model(session.OptimizeRequest(
-                model=request.model, recipe=recipe, output=str(session.default_optimized_path(handle, recipe)),
+            optimized = optimize_model(OptimizeRequest(
+                model=request.model, recipe=recipe, output=str(default_optimized_path(handle, recipe)),
                 inputs=setup.inputs, device=device, compare_seconds=0.0, db_url=request.db_url,
                 trust_pickle=request.trust_pickle), cancel=cancel, progress=step)
         except OptimizationCancelled:
@@ -252,7 +262,7 @@ def _optimized_models(request: SweepRequest, handle: ModelHandle, setup: _Setup,
                 else "the accuracy budget was not met"
             recipes[label]["unavailable"] = f"recipe {label} missed its accuracy budget ({violations})"
             continue
-        models[label] = session.open_model(str(optimized.result.output_path))
+        models[label] = open_model(str(optimized.result.output_path))
         recipes[label].update(optimized_model=str(optimized.result.output_path), artifact_id=optimized.artifact_id)
     return models, recipes
 
@@ -272,7 +282,7 @@ def _measure_point_run(db, setup: _Setup, target: PointTarget, stopping: Stoppin
     run_ids[point.key] = recording.run_id
     sampler = None
     try:
-        sampler = session.open_sampler(telemetry_hz) if telemetry_hz else None
+        sampler = open_sampler(telemetry_hz) if telemetry_hz else None
         if sampler is not None:
             sampler.subscribe(recording.on_telemetry)
             sampler.start()
@@ -280,7 +290,7 @@ def _measure_point_run(db, setup: _Setup, target: PointTarget, stopping: Stoppin
         telemetry = None
         if sampler is not None:
             start, end, starts = timed_window(measurement)
-            telemetry = session.window_telemetry(sampler, start, end, inferences=measurement.summary.samples,
+            telemetry = window_telemetry(sampler, start, end, inferences=measurement.summary.samples,
                                                  items=measurement.summary.items, latency_starts_ns=starts)
     except Exception as error:  # recorded as the run's failure, then raised on unchanged
         recording.finish("failed", error=str(error) if isinstance(error, EngineError)

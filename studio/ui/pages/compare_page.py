@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
 )
 
 from core.atomic_files import write_text_atomically
+from studio import usecases
 from studio.ui.widgets.theme import SERIES_COLOURS, plot_background, plot_foreground
-from studio.usecases import benchmark as session
-from studio.usecases.benchmark import ComparisonView
+from studio.usecases import ComparisonView
 
 HISTOGRAM_BINS = 80
 
@@ -72,7 +72,7 @@ class ComparePage(QWidget):
     def compare(self, run_ids: list[int]) -> None:
         url = self.db_url
         self.heading.setText(f"Comparing runs {', '.join(map(str, run_ids))}…")
-        self.run_jobs.emit("compare", lambda cancel, progress: session.compare_with_samples(url, run_ids), self.show_view)
+        self.run_jobs.emit("compare", lambda cancel, progress: usecases.compare_with_samples(url, run_ids), self.show_view)
 
     def show_view(self, view: ComparisonView) -> None:
         self.view = view

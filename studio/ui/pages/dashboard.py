@@ -32,7 +32,7 @@ from studio.present.live_metrics import (
     power_from_energy,
 )
 from studio.ui.widgets.theme import SERIES_COLOURS, plot_background, plot_foreground
-from studio.usecases.benchmark import LiveFeed
+from studio.usecases import LiveFeed
 
 REFRESH_MS = 33
 TILE_DETAIL_CHARS = 48  # the full text is in the tooltip and, for unavailable metrics, beside the plots

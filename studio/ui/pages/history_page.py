@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from storage import RUN_STATUSES, RunFilter, RunPage
-from studio.usecases import benchmark as session
+from studio import usecases
 
 COLUMNS = ("id", "started (UTC)", "status", "model", "recipe", "device", "p50 ms", "p99 ms", "items/s", "mJ/inference",
            "tags", "notes")
@@ -102,7 +102,7 @@ class HistoryPage(QWidget):
         run_filter = RunFilter(model=self.model_filter.text().strip() or None, tag=self.tag_filter.text().strip() or None,
                                status=None if status == "any status" else status)
         url = self.db_url
-        self.run_jobs.emit("history", lambda cancel, progress: session.list_runs(url, run_filter, limit=PAGE_SIZE), self.show_page)
+        self.run_jobs.emit("history", lambda cancel, progress: usecases.list_runs(url, run_filter, limit=PAGE_SIZE), self.show_page)
 
     def show_page(self, page: RunPage) -> None:
         self.table.setSortingEnabled(False)
@@ -176,7 +176,7 @@ class HistoryPage(QWidget):
 
         def work(cancel, progress):
             for run_id in ids:
-                session.annotate_run(url, run_id, **changes)
+                usecases.annotate_run(url, run_id, **changes)
 
         self.run_jobs.emit("annotate", work, lambda _: self.refresh())
 
@@ -191,7 +191,7 @@ class HistoryPage(QWidget):
 
         def work(cancel, progress):
             for run_id in ids:
-                session.delete_run(url, run_id)
+                usecases.delete_run(url, run_id)
 
         self.run_jobs.emit("delete", work, lambda _: self.refresh())
 

@@ -43,7 +43,7 @@ from studio.usecases.sweeps import (
     SweepReport,
     SweepRequest,
     parse_list,
-    run_sweep_use_case,
+    sweep_model,
     thread_count,
 )
 
@@ -173,7 +173,7 @@ class SweepPage(QWidget):
         self.selected_key = None
         self._redraw()
         emit = self.point_measured.emit
-        self.job = self._start_job("sweep", lambda cancel, progress: run_sweep_use_case(
+        self.job = self._start_job("sweep", lambda cancel, progress: sweep_model(
             request, cancel, progress, on_point=emit), self._finished, self._failed)
         self.job.progressed.connect(lambda fraction, message: self.status.setText(f"{fraction:.0%} {message}"))
         self._set_running(True)

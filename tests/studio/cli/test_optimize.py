@@ -1,12 +1,11 @@
 import json
 
 import onnxruntime as ort
+import pytest
 
 from engine.device import discovery as devices
 from studio.cli.main import main
 from tests.conftest import embedding_onnx, linear_onnx
-
-import pytest
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from engine.device import discovery as devices
 from engine.device.discovery import Device
+from engine.measure.adaptive_stopping import StoppingRule
 from engine.optimize.recipe import Recipe
 from profilers import metrics
 from profilers.metrics import MetricKind, MetricSpec
@@ -24,8 +25,7 @@ from profilers.run_summary import summarize_run
 from storage import open_database
 from storage.schema import SweepRow
 from studio.cli.main import main
-from studio.usecases.sweeps import SweepRequest, point_energy, run_sweep_use_case
-from engine.measure.adaptive_stopping import StoppingRule
+from studio.usecases.sweeps import SweepRequest, point_energy, sweep_model
 from tests.conftest import REPO, linear_onnx
 
 TINY_POINTS = ["--point-cap-s", "0.1", "--min-iterations", "20", "--warmup", "1"]
@@ -92,7 +92,7 @@ def test_each_point_is_a_saved_run_of_one_sweep_and_the_choices_are_reported(cap
 def test_a_resumed_sweep_measures_only_the_points_not_done(capsys, model, private_database):
     # setup: the first session stops after its first point
     stop = threading.Event()
-    first = run_sweep_use_case(SweepRequest(model, batches=(1, 2), threads=(1,), stopping=TINY_RULE,
+    first = sweep_model(SweepRequest(model, batches=(1, 2), threads=(1,), stopping=TINY_RULE,
                                             telemetry_hz=None), cancel=stop, on_point=lambda summary, run: stop.set())
     done_key, done_run = next(iter(first.run_ids.items()))
 
@@ -114,9 +114,9 @@ def test_a_resumed_sweep_measures_only_the_points_not_done(capsys, model, privat
 KILLED_SWEEP = """
 import sys
 from engine.measure.adaptive_stopping import StoppingRule
-from studio.usecases.sweeps import SweepRequest, run_sweep_use_case
+from studio.usecases.sweeps import SweepRequest, sweep_model
 rule = StoppingRule(warmup=1, min_iterations=20, min_duration_s=1.0, max_duration_s=1.0)
-run_sweep_use_case(SweepRequest(sys.argv[1], batches=(1, 2, 4), threads=(1,), stopping=rule, telemetry_hz=None))
+sweep_model(SweepRequest(sys.argv[1], batches=(1, 2, 4), threads=(1,), stopping=rule, telemetry_hz=None))
 """
 
 
@@ -153,7 +153,7 @@ def test_a_sweep_whose_process_was_killed_resumes_without_the_points_it_finished
 
 def test_a_sweep_another_live_process_is_running_is_not_taken_over(capsys, model, private_database):
     # setup: the sweep's owner is this test's parent process, which is alive
-    first = run_sweep_use_case(SweepRequest(model, batches=(1,), stopping=TINY_RULE, telemetry_hz=None))
+    first = sweep_model(SweepRequest(model, batches=(1,), stopping=TINY_RULE, telemetry_hz=None))
     parent = psutil.Process(os.getppid())
     with open_database(str(private_database)) as db:
         db.transact(lambda s: s.execute(sa.update(SweepRow).where(SweepRow.id == first.sweep_id).values(
@@ -178,7 +178,7 @@ def test_bad_sweep_input_is_one_line_and_exit_2(capsys, model, argv, message):
 
 
 def test_resuming_with_another_grid_is_refused(capsys, model):
-    first = run_sweep_use_case(SweepRequest(model, batches=(1,), stopping=TINY_RULE, telemetry_hz=None))
+    first = sweep_model(SweepRequest(model, batches=(1,), stopping=TINY_RULE, telemetry_hz=None))
     _one_line_error(capsys, main(["sweep", model, "--batch", "1,2", "--resume", str(first.sweep_id)]),
                     f"sweep {first.sweep_id} was started with --batch 1")
 

@@ -3,7 +3,12 @@ import pytest
 
 from engine.measure.samples import SampleBuffer
 from studio.present.live_metrics import (
-    MAX_PLOT_POINTS, ROLLING_BLOCK, THROUGHPUT_BIN_S, LatencyTracker, in_view, power_from_energy,
+    MAX_PLOT_POINTS,
+    ROLLING_BLOCK,
+    THROUGHPUT_BIN_S,
+    LatencyTracker,
+    in_view,
+    power_from_energy,
 )
 
 

@@ -27,12 +27,12 @@ def main(out: Path) -> None:
     from PySide6.QtWidgets import QApplication, QMainWindow
 
     from engine.measure.runner import BenchmarkSettings
-    from studio.usecases.benchmark import BenchRequest
-    from studio.usecases.profiles import profile_use_case
     from studio.ui.jobs import Job
     from studio.ui.pages.layers_view import LayersView
     from studio.ui.pages.sweep_page import SweepPage
     from studio.ui.widgets.theme import apply_theme
+    from studio.usecases import BenchRequest
+    from studio.usecases.profiles import profile_model
 
     app = QApplication(sys.argv)
     app.setQuitOnLastWindowClosed(False)
@@ -58,7 +58,7 @@ def main(out: Path) -> None:
         while time.monotonic() < settle:
             app.processEvents()
 
-    profiled = profile_use_case(BenchRequest(model=str(SAMPLE_CNN), settings=BenchmarkSettings(5, 50, 0.2)))
+    profiled = profile_model(BenchRequest(model=str(SAMPLE_CNN), settings=BenchmarkSettings(5, 50, 0.2)))
     for theme in ("light", "dark"):
         apply_theme(app, theme)
         window = QMainWindow()

@@ -5,7 +5,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from studio.usecases import benchmark as session
+from studio import usecases
 from tests.conftest import SAMPLE_CNN
 from tests.studio.ui.conftest import JOB_TIMEOUT_MS, error_dialogs, fast_run_settings
 
@@ -86,7 +86,7 @@ def test_stop_in_the_middle_saves_the_run_as_cancelled(qtbot, window):
     qtbot.waitUntil(lambda: len(window.dashboard.feed.samples) > 20, timeout=JOB_TIMEOUT_MS)
     window.stop_run()
     qtbot.waitUntil(lambda: window.run_job is None and not window.jobs, timeout=JOB_TIMEOUT_MS)
-    run = session.load_run(None, 1)
+    run = usecases.load_run(None, 1)
     assert run.record.status == "cancelled" and len(run.latency) > 20
 
 
@@ -129,7 +129,7 @@ def test_closing_during_a_run_stops_and_saves_it(qtbot, window, monkeypatch):
     monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
     assert window.close()
     assert not window.jobs or all(not job.running for job in window.jobs)
-    assert session.load_run(None, 1).record.status == "cancelled"
+    assert usecases.load_run(None, 1).record.status == "cancelled"
 
 
 def test_export_from_the_gui_writes_a_bundle(qtbot, window, tmp_path):

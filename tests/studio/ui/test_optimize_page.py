@@ -56,11 +56,11 @@ def test_cancel_in_the_middle_writes_nothing(qtbot, window, monkeypatch, tmp_pat
 
 def test_a_failed_optimization_is_explained_and_the_app_keeps_working(qtbot, window, monkeypatch):
     from engine.errors import OptimizationError
-    from studio.usecases import benchmark as session
+    from studio import usecases
     def fails(request, **kwargs):
         raise OptimizationError("static INT8 calibration found no activations to observe")
 
-    monkeypatch.setattr(session, "optimize_model", fails)
+    monkeypatch.setattr(usecases, "optimize_model", fails)
     window.start_optimize()
     qtbot.waitUntil(lambda: bool(error_dialogs()), timeout=JOB_TIMEOUT_MS)
     assert "no activations to observe" in error_dialogs()[0].text()

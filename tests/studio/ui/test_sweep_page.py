@@ -7,13 +7,13 @@ import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QPointF
 
-from engine.profiling.layer_profile import NodeEvent, build_profile
 from engine.measure.runner import BenchmarkSettings
-from studio.usecases.benchmark import BenchRequest
-from studio.usecases.profiles import profile_use_case
+from engine.profiling.layer_profile import NodeEvent, build_profile
 from studio.ui.pages.layers_view import FALLBACK_COLOUR, LayersView
 from studio.ui.pages.sweep_page import SweepPage
 from studio.ui.widgets.theme import SERIES_COLOURS
+from studio.usecases import BenchRequest
+from studio.usecases.profiles import profile_model
 from tests.conftest import linear_onnx
 from tests.studio.ui.conftest import JOB_TIMEOUT_MS, error_dialogs
 
@@ -119,7 +119,7 @@ def test_the_layers_view_fills_from_a_stored_profile(qtbot, window, model):
     # setup
     request = BenchRequest(model=model, settings=BenchmarkSettings(warmup=1, min_iterations=5, min_duration_s=0.0),
                            telemetry_hz=None)
-    stored = profile_use_case(request, iterations=3)
+    stored = profile_model(request, iterations=3)
     view = LayersView(window.start_job, window.db_url)
     qtbot.addWidget(view)
 
