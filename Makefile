@@ -29,9 +29,12 @@ qt-system-libraries:
 		echo "could not install them: the studio will say which are missing and run the headless demo"; \
 	fi
 
+# The Qt-free packages' tests run first with Qt unimportable (proof they are Qt-free), then the rest.
 # The storage tests start a real PostgreSQL server (initdb + pg_ctl into a temp dir).
+QT_FREE_TESTS := tests/core tests/engine tests/profilers tests/storage tests/studio/ui/test_state.py
 test: $(INSTALLED) lint-imports postgresql
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+	QT_QPA_PLATFORM=offscreen $(BIN)/python tests/without_qt.py $(QT_FREE_TESTS)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(addprefix --ignore=,$(QT_FREE_TESTS))
 
 postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \

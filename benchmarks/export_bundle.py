@@ -53,14 +53,15 @@ def export_once(db_url: str, run_id: int, output: Path) -> float:
     from engine.bundle.export import BundleRequest, export_bundle
     from engine.model.opening import load_model
     from studio import __version__
-    from studio.reports import html as reports
+    from studio.reports.bundle_report import bundle_report_renderer
+    from studio.usecases.bundles import find_original_run, run_summary
 
     with storage.open_database(db_url) as db:
         run = db.runs.load_run(run_id, telemetry=True)
-        original = reports.find_original_run(db, run)
-    request = BundleRequest(model=load_model(run.record.model.path), output=output, benchmark=reports.run_summary(run),
+        original = find_original_run(db, run)
+    request = BundleRequest(model=load_model(run.record.model.path), output=output, benchmark=run_summary(run),
                             tool_version=__version__)
-    export_bundle(request, render_report=reports.bundle_report_renderer(run, original=original))
+    export_bundle(request, render_report=bundle_report_renderer(run, original=original))
     return time.perf_counter() - started
 
 

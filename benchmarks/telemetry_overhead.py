@@ -21,6 +21,7 @@ import psutil
 from engine.backends import BackendOptions
 from engine.measure.runner import BenchmarkSettings
 from studio import usecases
+from studio.usecases.benchmark import benchmark_timed_loop
 
 THROUGHPUT_TARGET = 0.98
 CPU_TARGET = 0.01
@@ -33,7 +34,7 @@ def throughput(hz: float | None, duration_s: float) -> float:
         settings=BenchmarkSettings(warmup=30, min_iterations=300, min_duration_s=duration_s),
         telemetry_hz=hz,
     )
-    return usecases.benchmark_model(request).result.stats.throughput_per_s
+    return benchmark_timed_loop(request).result.stats.throughput_per_s
 
 
 def sampler_cpu_share(hz: float, seconds: float) -> tuple[float, float]:

@@ -1,5 +1,8 @@
-"""The embedded engine: models, inputs, devices, backends and the benchmark runner.
+"""The embedded engine, Qt-free and independent of profilers and storage.
 
-No Qt and no imports of the other studio packages. torch, onnx and onnxruntime
-are imported inside the functions that need them, so importing `engine` is cheap.
+`model/` opens files into handles and builds feeds, `device/` says where a model can run, `backends/` run it
+(ONNX Runtime, PyTorch), `measure/` times it, `optimize/` makes it faster under a fidelity budget, `profiling/`
+shows where its time goes layer by layer, `sweep/` measures grids of configurations, `bundle/` writes deployment
+bundles and `generative/` does the same jobs for language models. torch, onnx and onnxruntime are imported inside
+the functions that need them, so importing `engine` is cheap.
 """

@@ -14,7 +14,12 @@ from collections.abc import Callable
 import psutil
 
 from profilers import metrics
-from profilers.metrics import MetricKind, MetricSpec, SourceCapabilities, UnavailableMetric
+from profilers.metrics import (
+    MetricKind,
+    MetricSpec,
+    SourceCapabilities,
+    UnavailableMetric,
+)
 from profilers.source import TelemetrySource
 
 PROCESS_CPU = metrics.PROCESS_CPU

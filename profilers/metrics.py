@@ -1,8 +1,8 @@
 """What a telemetry source says it can (and cannot) measure.
 
 Every figure the studio shows next to a latency must say where it came from: a `MetricSpec`
-carries the unit, the device it covers and whether the value is measured by hardware,
-derived from measured values, or estimated. A metric that cannot be read is an
+carries the unit, the device it covers and whether the value is measured by hardware
+or derived from measured values; nothing is modelled or guessed. A metric that cannot be read is an
 `UnavailableMetric` with a reason a user can act on; it is never reported as zero.
 """
 
@@ -15,7 +15,6 @@ from enum import Enum
 class MetricKind(str, Enum):
     MEASURED = "measured"  # read from a hardware counter or sensor
     DERIVED = "derived"  # computed from measured values (e.g. power from energy-counter deltas)
-    ESTIMATED = "estimated"  # modelled, not measured (e.g. a TDP fraction); labelled as such everywhere
 
 
 # Names shared by sources and the run summary, so the summary finds power, energy, clocks and

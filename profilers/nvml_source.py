@@ -16,9 +16,22 @@ from types import ModuleType
 
 from profilers import metrics
 from profilers.errors import DeviceLostError
-from profilers.metrics import MetricKind, MetricSpec, SourceCapabilities, UnavailableMetric
-from profilers.nvml_library import (DEVICE_LOST_CODES, ERROR_FUNCTION_NOT_FOUND, NVML_SUCCESS, NvmlLibrary,
-                                    NvmlUnavailable, describe_nvml_error, is_nvml_error, nvml_error_code)
+from profilers.metrics import (
+    MetricKind,
+    MetricSpec,
+    SourceCapabilities,
+    UnavailableMetric,
+)
+from profilers.nvml_library import (
+    DEVICE_LOST_CODES,
+    ERROR_FUNCTION_NOT_FOUND,
+    NVML_SUCCESS,
+    NvmlLibrary,
+    NvmlUnavailable,
+    describe_nvml_error,
+    is_nvml_error,
+    nvml_error_code,
+)
 from profilers.source import TelemetrySource
 
 MEMORY_UTILISATION = "memory_utilisation"

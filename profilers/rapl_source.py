@@ -16,7 +16,12 @@ from pathlib import Path
 
 from profilers import metrics
 from profilers.errors import SourceReadError
-from profilers.metrics import MetricKind, MetricSpec, SourceCapabilities, UnavailableMetric
+from profilers.metrics import (
+    MetricKind,
+    MetricSpec,
+    SourceCapabilities,
+    UnavailableMetric,
+)
 from profilers.source import TelemetrySource
 from profilers.sysfs import describe_os_error, read_int, read_text, sysfs_root
 

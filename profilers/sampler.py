@@ -15,7 +15,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from profilers.errors import SamplerConfigError, SamplerStateError, SamplerStopTimeoutError, TelemetryError
+from profilers.errors import (
+    SamplerConfigError,
+    SamplerStateError,
+    SamplerStopTimeoutError,
+    TelemetryError,
+)
 from profilers.metrics import MetricSpec, SourceCapabilities, UnavailableMetric
 from profilers.ring_buffer import MetricSeries, RingBuffer
 from profilers.source import SourceState, SourceStatus, TelemetrySource

@@ -18,9 +18,20 @@ import psutil
 
 from profilers import metrics
 from profilers.errors import SourceReadError
-from profilers.metrics import MetricKind, MetricSpec, SourceCapabilities, UnavailableMetric
+from profilers.metrics import (
+    MetricKind,
+    MetricSpec,
+    SourceCapabilities,
+    UnavailableMetric,
+)
 from profilers.source import TelemetrySource
-from profilers.sysfs import describe_os_error, read_int, read_text, sysfs_root, sysfs_root_is_default
+from profilers.sysfs import (
+    describe_os_error,
+    read_int,
+    read_text,
+    sysfs_root,
+    sysfs_root_is_default,
+)
 
 # hwmon chips that measure the CPU itself (Intel, AMD, Raspberry Pi / ARM SoCs).
 CPU_CHIPS = frozenset({"coretemp", "k10temp", "zenpower", "cpu_thermal", "soc_thermal"})

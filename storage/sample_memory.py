@@ -2,50 +2,62 @@
 
 Keeping all of them (about 20 MB per million latency samples) rather than only the unsaved tail is what lets a
 run survive a full disk or a read-only database: the caller can retry saving later or export the whole run from
-memory. Appends and reads may come from different threads; the owner holds the lock.
+memory. A benchmark's latency samples are not copied for this: the benchmark's own buffer keeps every sample
+already, so the writer reads the rows there and a run holds each sample once. Appends and reads may come from
+different threads; the owner holds the lock.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-
-class GrowableColumns:
-    """Equal-length typed columns that double their capacity when full, so appends stay amortised O(1)."""
-
-    def __init__(self, dtypes: tuple[np.dtype, ...], capacity: int = 4096):
-        self._columns = [np.empty(capacity, dtype=dtype) for dtype in dtypes]
-        self._count = 0
-        self.saved = 0  # how many leading rows are already in the database
-
-    def __len__(self) -> int:
-        return self._count
-
-    @property
-    def unsaved(self) -> int:
-        return self._count - self.saved
-
-    def extend(self, *arrays: np.ndarray) -> None:
-        size = len(arrays[0])
-        needed = self._count + size
-        if needed > len(self._columns[0]):
-            capacity = max(needed, 2 * len(self._columns[0]))
-            grown = [np.empty(capacity, dtype=column.dtype) for column in self._columns]
-            for new, old in zip(grown, self._columns, strict=True):
-                new[: self._count] = old[: self._count]
-            self._columns = grown
-        for column, values in zip(self._columns, arrays, strict=True):
-            column[self._count: needed] = values
-        self._count = needed
-
-    def rows(self, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, ...]:
-        """Copies of rows [start, stop), safe to hand to another thread."""
-        stop = self._count if stop is None else stop
-        return tuple(column[start:stop].copy() for column in self._columns)
-
+from core.growable import GrowableColumns
 
 LATENCY_DTYPES = (np.dtype(np.int64), np.dtype(np.int64), np.dtype(np.int32))
 TELEMETRY_DTYPES = (np.dtype(np.int64), np.dtype(np.float64))
+
+
+class KeptRows:
+    """Rows held in memory until the run is saved, and `saved`: how many leading rows are in the database.
+
+    `columns` are the writer's own, or with `batch_size` a benchmark's (start, latency) buffer read where the
+    benchmark writes it (every row `batch_size` items); the benchmark thread then stays its only writer.
+    """
+
+    def __init__(self, columns: GrowableColumns, *, batch_size: int | None = None):
+        if batch_size is not None and columns.dtypes != LATENCY_DTYPES[:2]:
+            raise ValueError(f"a latency buffer holds int64 starts and latencies, not {columns.dtypes}")
+        self._columns = columns
+        self._batch_size = batch_size
+        self._end: int | None = None  # the row count once the run is finished
+        self.saved = 0
+
+    def __len__(self) -> int:
+        return len(self._columns) if self._end is None else self._end
+
+    @property
+    def unsaved(self) -> int:
+        return len(self) - self.saved
+
+    @property
+    def shared(self) -> bool:
+        """True when the rows are a benchmark's buffer, which only the benchmark appends to."""
+        return self._batch_size is not None
+
+    def extend(self, *arrays: np.ndarray) -> None:
+        self._columns.extend(*arrays)
+
+    def close(self) -> None:
+        """No rows after the current ones belong to the run, even if the buffer read here keeps growing."""
+        self._end = len(self)
+
+    def rows(self, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, ...]:
+        """Copies of rows [start, stop), safe to hand to another thread."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        rows = self._columns.rows(start, stop)
+        if self._batch_size is None:
+            return rows
+        return (*rows, np.full(rows[0].size, self._batch_size, dtype=LATENCY_DTYPES[2]))
 
 
 def as_latency_columns(timestamps_ns: object, latencies_ns: object, batches: object

@@ -1,8 +1,9 @@
 """The run writer: takes samples from the benchmark and telemetry threads and saves them in the background.
 
 A run produces samples far faster than one transaction each could keep up with, and a crash must lose at most
-half a second of them. So appends only copy into memory, and a writer thread saves everything new at least
-every `flush_interval_s` in one transaction (packed chunks plus the run's counters and heartbeat). When saving
+half a second of them. So appends only copy into memory (or, for a benchmark, the writer reads the benchmark's
+own sample buffer: `read_latency_from`), and a writer thread saves everything new at least every
+`flush_interval_s` in one transaction (packed chunks plus the run's counters and heartbeat). When saving
 fails (disk full, read-only, locked) the samples stay in memory, the thread keeps retrying, `finish` raises the
 typed error, and the caller can `retry_save()` later or export `snapshot()` instead.
 """
@@ -20,6 +21,7 @@ import numpy as np
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
+from core.growable import GrowableColumns
 from storage import packing
 from storage.errors import RunNotFoundError, RunStateError, StorageError
 from storage.liveness import HEARTBEAT_EVERY
@@ -33,7 +35,7 @@ from storage.records import (
 from storage.sample_memory import (
     LATENCY_DTYPES,
     TELEMETRY_DTYPES,
-    GrowableColumns,
+    KeptRows,
     as_latency_columns,
     as_telemetry_columns,
 )
@@ -66,8 +68,8 @@ class RunWriter:
         self._initial = record
         self._interval = flush_interval_s
         self._on_error = on_error
-        self._latency = GrowableColumns(LATENCY_DTYPES)
-        self._telemetry: dict[tuple[str, str], GrowableColumns] = {}
+        self._latency = KeptRows(GrowableColumns(LATENCY_DTYPES, 4096))
+        self._telemetry: dict[tuple[str, str], KeptRows] = {}
         self._lock = threading.Lock()  # guards the in-memory samples and the outcome
         self._save_lock = threading.Lock()  # one transaction at a time, in sample order
         self._next_latency_seq = 0
@@ -89,14 +91,33 @@ class RunWriter:
         columns = as_latency_columns(timestamps_ns, latencies_ns, batches)
         with self._lock:
             self._check_open()
+            if self._latency.shared:
+                raise RunStateError(f"run {self.run_id} reads its latency samples from the benchmark's buffer")
             self._latency.extend(*columns)
+
+    def read_latency_from(self, samples: GrowableColumns, batch_size: int) -> None:
+        """Saves the rows of `samples` (start and latency in ns, `batch_size` items each) as the run's latency.
+
+        The benchmark keeps every sample in `samples` anyway, so reading them there instead of taking copies holds
+        a run's samples once. Nothing is lost for it: what the database refuses stays in `samples`, which this
+        writer keeps until `retry_save` or `snapshot`. Call it before the benchmark appends; the run then takes
+        no `append_latency`, and `finish` ends it at the rows there by then.
+        """
+        with self._lock:
+            self._check_open()
+            if len(self._latency):
+                raise RunStateError(f"run {self.run_id} already holds latency samples of its own")
+            self._latency = KeptRows(samples, batch_size=batch_size)
 
     def append_telemetry(self, metric: str, device: str, timestamps_ns: object, values: object) -> None:
         """Adds readings of one metric on one device, e.g. ("power_w", "gpu0", [t0, t1], [61.5, 63.0])."""
         columns = as_telemetry_columns(timestamps_ns, values)
         with self._lock:
             self._check_open()
-            self._telemetry.setdefault((metric, device), GrowableColumns(TELEMETRY_DTYPES, 256)).extend(*columns)
+            kept = self._telemetry.get((metric, device))
+            if kept is None:
+                kept = self._telemetry[(metric, device)] = KeptRows(GrowableColumns(TELEMETRY_DTYPES, 256))
+            kept.extend(*columns)
 
     # ---- state --------------------------------------------------------------------------------------------------
 
@@ -148,6 +169,7 @@ class RunWriter:
             if self._outcome is not None:
                 raise RunStateError(f"run {self.run_id} was already finished as {self._outcome.status}")
             self._outcome = _Outcome(status, datetime.now(UTC), summary, telemetry_summary, tuple(energy), error)
+            self._latency.close()
         self._stop.set()
         self._thread.join()
         if self._thread_failure is not None:

@@ -1,4 +1,4 @@
-"""The application: Qt-free use cases (session), the CLI, and later the desktop window (ui)."""
+"""The application: use cases (Qt-free), their presentation, the CLI, HTML reports and the desktop window (ui)."""
 
 from importlib import metadata
 

@@ -11,7 +11,7 @@ A bundle folder holds:
     sample_inputs.npz  the inputs the studio ran it on while exporting
     predict.py         numpy + onnxruntime (or torch) only: `python predict.py [INPUTS.npz] [-o OUTPUTS.npz]`
     README.txt         how to use it
-    report.html        from `render_report(manifest)`, when the caller gives one (studio.reports.html does)
+    report.html        from `render_report(manifest)`, when the caller gives one (studio.reports.bundle_report does)
     manifest.json      schema version, sha256 of every file, IO with dims, runtime, fidelity, benchmark, tool version
 
 It is built in a hidden folder beside the target and renamed into place only when whole (DESIGN §6), so a

@@ -28,7 +28,7 @@ from engine.model.tensors import TensorSpec
 
 SCHEMA_VERSION = 1
 TOOL_NAME = "open-autoglm-studio"
-# What the benchmark summary of the source run may hold; studio.reports.html.run_summary builds it from a stored run.
+# What the benchmark summary of the source run may hold; studio.usecases.bundles.run_summary builds it from a stored run.
 BENCHMARK_FIELDS = ("run_id", "status", "started_at", "device", "backend", "provider", "provider_options",
                     "samples", "batch_size", "latency_ms", "unreliable_percentiles", "throughput_per_s",
                     "cold_start_ms", "energy", "energy_per_inference_j", "environment", "host", "model_sha256")

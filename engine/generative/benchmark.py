@@ -76,7 +76,7 @@ def run_generation_benchmark(lm: CausalLM, settings: GenerationSettings, *, thre
         cold_start={"load_ms": lm.load_ms, "first_request_ms": first_request_ms},
         requests=records,
         summary=summarize_requests(records, loop_end - loop_start),
-        memory=memory.to_dict(),
+        memory=memory,
         loop_start_ns=loop_start,
         loop_end_ns=loop_end,
         environment=fingerprint(description),
@@ -193,8 +193,19 @@ class KvCacheComparison:
     decode_speedup: float | None  # decode tokens/s with the cache ÷ without
     outputs_identical: bool | None  # greedy outputs equal request by request; None when sampling
 
+    @property
+    def status(self) -> str:
+        both = (self.with_cache.status, self.without_cache.status)
+        return "completed" if both == ("completed", "completed") else "cancelled"
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every request of both runs, in the order they were served."""
+        return [*self.with_cache.requests, *self.without_cache.requests]
+
     def to_dict(self) -> dict:
         return {
+            "status": self.status,
             "decode_speedup": self.decode_speedup,
             "outputs_identical": self.outputs_identical,
             "with_cache": self.with_cache.to_dict(),

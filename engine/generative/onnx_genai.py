@@ -9,6 +9,9 @@ failed or cancelled export leaves nothing half-written. The builder supports the
 families it lists (Llama, Mistral, Qwen, Phi, Gemma, ...), not GPT-2, and needs
 the folder's tokenizer; a refusal says which.
 
+Cache: `cached_genai_export` keeps each export in the user cache under the
+source folder's content hash, so only the first benchmark of a folder pays for it.
+
 Benchmark: the same GenerationSettings and GenerationResult as the PyTorch path,
 timed the same way. The generator always keeps its KV cache, so `use_cache=False`
 is refused. To produce exactly N tokens it is given min_length = max_length,
@@ -17,6 +20,7 @@ which forbids the end-of-sequence token where the PyTorch path merely ignores it
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -24,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter_ns
 
@@ -31,10 +36,10 @@ import numpy as np
 
 from core.progress import Progress
 from engine.device.environment import fingerprint
-from engine.errors import InputError, ModelNotFoundError
+from engine.errors import InputError, ModelNotFoundError, first_line
 from engine.generative.errors import OnnxGenAIUnavailableError
 from engine.generative.memory import PeakMemoryTracker
-from engine.generative.model_folder import check_model_folder
+from engine.generative.model_folder import ModelFolder, check_model_folder
 from engine.generative.prompts import random_prompts
 from engine.generative.results import (
     GenerationResult,
@@ -42,23 +47,30 @@ from engine.generative.results import (
     summarize_requests,
 )
 from engine.generative.settings import GenerationSettings
+from engine.model.handle import hash_files
 
 PRECISIONS = ("fp32", "int8", "int4")  # what the builder offers for the CPU
 GENAI_CONFIG = "genai_config.json"
 WARMUP_STREAM = 1 << 40
+CACHE_ENV = "AUTOGLM_STUDIO_CACHE"  # moves the optimization passes' cache too (tests point it at tmp_path)
+EXPORTS_FOLDER = "onnxruntime-genai"  # in the user cache, beside the optimization passes' entries
+EXPORT_FORMAT = 1
 
 
 def genai_available() -> str | None:
-    """None when onnxruntime-genai can be imported, else why not (what to install)."""
+    """None when onnxruntime-genai can be imported, else why not, in one line that says what to install."""
     try:
         import onnxruntime_genai  # noqa: F401
     except ImportError as error:
-        return f"onnxruntime-genai is not installed ({error}); pip install onnxruntime-genai"
+        if isinstance(error, ModuleNotFoundError) and error.name == "onnxruntime_genai":
+            return ("the onnxruntime-genai backend needs the onnxruntime-genai package, which is not installed: "
+                    "pip install onnxruntime-genai (or the studio's genai extra)")
+        return f"onnxruntime-genai cannot be loaded: {first_line(error)}"
     return None
 
 
 def export_genai_model(folder: str | Path, out_dir: str | Path, *, precision: str = "fp32",
-                       cancel: threading.Event | None = None, timeout_s: float | None = None) -> Path:
+                       cancel: threading.Event | None = None) -> Path:
     """Builds the ONNX Runtime GenAI model of `folder` into `out_dir` (created; must not exist yet)."""
     cancel = cancel or threading.Event()
     if precision not in PRECISIONS:
@@ -76,7 +88,7 @@ def export_genai_model(folder: str | Path, out_dir: str | Path, *, precision: st
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        _run_builder(checked.path, staging, precision, cancel, timeout_s)
+        _run_builder(checked.path, staging, precision, cancel)
         if not (staging / "model" / GENAI_CONFIG).is_file():
             raise OnnxGenAIUnavailableError("the ONNX Runtime GenAI builder finished without writing genai_config.json")
         (staging / "model").rename(target)
@@ -85,21 +97,75 @@ def export_genai_model(folder: str | Path, out_dir: str | Path, *, precision: st
     return target
 
 
-def _run_builder(folder: Path, staging: Path, precision: str, cancel: threading.Event,
-                 timeout_s: float | None) -> None:
+@dataclass(frozen=True)
+class GenAIExport:
+    """An ONNX Runtime GenAI model built from a Hugging Face folder: where it is kept and what building it cost."""
+
+    source: ModelFolder  # the Hugging Face folder, with its sha256
+    path: Path
+    precision: str
+    export_ms: float | None  # the builder's time when it ran for this benchmark; None when the cache had it
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "precision": self.precision, "cached": self.export_ms is None,
+                "export_ms": self.export_ms}
+
+
+def export_cache_root() -> Path:
+    """Where exports are kept: the user cache, or AUTOGLM_STUDIO_CACHE (which moves the passes' cache too)."""
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        return Path(override).expanduser() / EXPORTS_FOLDER
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("autoglm-studio")) / EXPORTS_FOLDER
+
+
+def cached_genai_export(folder: str | Path, *, precision: str = "fp32", cancel: threading.Event | None = None,
+                        progress: Progress | None = None) -> GenAIExport:
+    """The export of `folder`, built on first use and then reused while the folder's files stay the same.
+
+    The cache key covers the config, weights and tokenizer files, the precision and the onnxruntime-genai
+    version, so an edited folder or a new builder exports again. Exports are renamed into place only when
+    complete, so an entry without genai_config.json was damaged from outside; it is built again.
+    """
+    reason = genai_available()
+    if reason:
+        raise OnnxGenAIUnavailableError(reason)
+    source = check_model_folder(folder, compute_hash=True)
+    target = export_cache_root() / _export_key(source, precision)
+    if (target / GENAI_CONFIG).is_file():
+        return GenAIExport(source, target, precision, None)
+    shutil.rmtree(target, ignore_errors=True)
+    (progress or (lambda fraction, message: None))(0.0, "exporting to ONNX Runtime GenAI (once; kept in the cache)")
+    start = perf_counter_ns()
+    export_genai_model(source.path, target, precision=precision, cancel=cancel)
+    return GenAIExport(source, target, precision, (perf_counter_ns() - start) / 1e6)
+
+
+def _export_key(source: ModelFolder, precision: str) -> str:
+    from importlib import metadata
+
+    weights = set(source.weight_files)
+    small_files = sorted(p for p in source.path.iterdir() if p.is_file() and p not in weights
+                         and p.suffix in (".json", ".txt", ".model"))
+    text = json.dumps({"format": EXPORT_FORMAT, "weights": source.sha256, "files": hash_files(small_files)[0],
+                       "precision": precision, "onnxruntime-genai": metadata.version("onnxruntime-genai")},
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _run_builder(folder: Path, staging: Path, precision: str, cancel: threading.Event) -> None:
     log_path = staging / "builder.log"
     command = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(folder),
                "-o", str(staging / "model"), "-p", precision, "-e", "cpu", "-c", str(staging / "cache")]
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-    started = perf_counter_ns()
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
         try:
             while process.poll() is None:
                 if cancel.wait(0.2):
                     raise OnnxGenAIUnavailableError("the export was cancelled")
-                if timeout_s is not None and perf_counter_ns() - started > timeout_s * 1e9:
-                    raise OnnxGenAIUnavailableError(f"the export took longer than {timeout_s:g} s and was stopped")
         finally:
             if process.poll() is None:
                 process.terminate()
@@ -187,7 +253,7 @@ def run_genai_benchmark(model: GenAIModel, settings: GenerationSettings, *, canc
         cold_start={"load_ms": model.load_ms, "first_request_ms": first_request_ms or
                     (records[0].total_ns / 1e6 if records else None)},
         requests=records, summary=summarize_requests(records, loop_end - loop_start),
-        memory=memory.stop().to_dict(), loop_start_ns=loop_start, loop_end_ns=loop_end,
+        memory=memory.stop(), loop_start_ns=loop_start, loop_end_ns=loop_end,
         environment=fingerprint(description),
     )
 

@@ -22,7 +22,7 @@ from engine.generative import kv_cache
 from engine.generative.benchmark import serve_request
 from engine.generative.decoding import Decoder
 from engine.generative.loading import CausalLM, check_fits, torch_threads
-from engine.generative.memory import PeakMemoryTracker
+from engine.generative.memory import PeakMemory, PeakMemoryTracker
 from engine.generative.prompts import random_prompts
 from engine.generative.results import RequestRecord, summarize_requests
 from engine.generative.settings import PrefixReuseSettings
@@ -43,7 +43,7 @@ class PrefixReuseResult:
     ttft_with: LatencyStats
     ttft_speedup: float | None  # median TTFT without reuse ÷ median TTFT with reuse
     outputs_identical: list[bool]  # per request: the same greedy tokens both ways
-    memory: dict
+    memory: PeakMemory
     environment: dict
 
     def to_dict(self) -> dict:
@@ -56,7 +56,7 @@ class PrefixReuseResult:
             "ttft_with_reuse_ms": self.ttft_with.latency_dict(),
             "ttft_speedup": self.ttft_speedup,
             "outputs_identical": self.outputs_identical,
-            "memory": self.memory,
+            "memory": self.memory.to_dict(),
             "environment": self.environment,
         }
 
@@ -104,7 +104,7 @@ def run_prefix_reuse_benchmark(lm: CausalLM, settings: PrefixReuseSettings, *, t
         ttft_with=ttft_with,
         ttft_speedup=slow / fast if slow and fast else None,
         outputs_identical=[a.output_ids == b.output_ids for a, b in zip(without, with_reuse)],
-        memory=peak.to_dict(),
+        memory=peak,
         environment=fingerprint(description),
     )
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.latency_stats import LatencyStats
+from engine.generative.memory import PeakMemory
 
 PREFILL, DECODE = 0, 1  # sample kinds in `token_samples`
 
@@ -163,7 +164,7 @@ class GenerationResult:
     cold_start: dict  # load_ms, first_request_ms (the first warm-up or timed request, never counted)
     requests: list[RequestRecord]
     summary: GenerationSummary
-    memory: dict
+    memory: PeakMemory
     loop_start_ns: int
     loop_end_ns: int
     environment: dict = field(default_factory=dict)
@@ -178,7 +179,7 @@ class GenerationResult:
             "model": self.model,
             "cold_start_ms": self.cold_start,
             "summary": self.summary.to_dict(),
-            "memory": self.memory,
+            "memory": self.memory.to_dict(),
             "requests": [r.to_dict() for r in self.requests],
             "environment": self.environment,
         }

@@ -3,14 +3,14 @@
 Reports throughput (generated tokens/s), TTFT p50/p99 (from each request's
 scheduled arrival, queueing included), TPOT p99 (per request, as the requester
 sees it) and the batch sizes the scheduler reached. `sweep_arrival_rates` gives
-the curve against the rate; `rate_per_s=None` measures saturation, and
-`max_batch=1` the sequential baseline it is compared with.
+the curve against the rate and where it saturates; `rate_per_s=None` (every
+request at once) measures capacity, and `max_batch=1` the sequential baseline.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from time import perf_counter_ns
 
 import numpy as np
@@ -20,11 +20,11 @@ from core.progress import Progress
 from engine.device.environment import fingerprint
 from engine.generative.decoding import Decoder
 from engine.generative.loading import CausalLM, check_fits, torch_threads
-from engine.generative.memory import PeakMemoryTracker
+from engine.generative.memory import PeakMemory, PeakMemoryTracker
 from engine.generative.prompts import random_prompts
 from engine.generative.results import RequestRecord, TokenSamples, token_samples
 from engine.generative.scheduler import StepLog, serve_stream
-from engine.generative.settings import ServingSettings
+from engine.generative.settings import RateSweepSettings, ServingSettings
 
 WARMUP_STREAM = 1 << 40
 
@@ -64,7 +64,7 @@ class ServingResult:
     tpot: LatencyStats  # one sample per request: its mean time per output token after the first
     queue: LatencyStats  # scheduled arrival to start of prefill
     inter_token: LatencyStats  # every gap between two tokens of a request
-    memory: dict
+    memory: PeakMemory
     environment: dict
 
     def token_samples(self) -> TokenSamples:
@@ -91,7 +91,7 @@ class ServingResult:
             "decode_steps": int(self.steps.batch_sizes.size),
             "mean_batch": self.mean_batch,
             "max_batch_reached": int(self.steps.batch_sizes.max()) if self.steps.batch_sizes.size else 0,
-            "memory": self.memory,
+            "memory": self.memory.to_dict(),
             "environment": self.environment,
         }
 
@@ -123,7 +123,7 @@ def run_serving_benchmark(lm: CausalLM, settings: ServingSettings, *, threads: i
         peak = memory.stop()
     status = "cancelled" if cancel.is_set() else "completed"
     report(1.0, status)
-    return _result(status, settings, description, arrivals, records, steps, stream_start, stream_end, peak.to_dict())
+    return _result(status, settings, description, arrivals, records, steps, stream_start, stream_end, peak)
 
 
 def _served(memory: PeakMemoryTracker, report: Progress, done: int, total: int) -> None:
@@ -140,7 +140,7 @@ def _warm_up(decoder: Decoder, lm: CausalLM, settings: ServingSettings, count: i
 
 def _result(status: str, settings: ServingSettings, description: dict, arrivals: np.ndarray,
             records: list[RequestRecord], steps: StepLog, stream_start: int, stream_end: int,
-            memory: dict) -> ServingResult:
+            memory: PeakMemory) -> ServingResult:
     complete = [r for r in records if r.complete]
     wall = stream_end - stream_start
     last_token = max((int(r.token_times_ns[-1]) for r in complete), default=stream_start)
@@ -166,21 +166,91 @@ def _result(status: str, settings: ServingSettings, description: dict, arrivals:
     )
 
 
-def sweep_arrival_rates(lm: CausalLM, base: ServingSettings, rates: list[float | None], *,
-                        threads: int | None = None, cancel: threading.Event | None = None,
-                        progress: Progress | None = None) -> list[ServingResult]:
-    """One serving run per rate (None = saturation), same seed and requests: throughput and latency vs rate."""
+@dataclass(frozen=True)
+class RateSweep:
+    """Throughput and latency against the arrival rate, and the rate at which the server saturates.
+
+    The all-at-once stream measures the server's capacity: requests/s when it is never idle. That is the
+    saturation point: below it (load = rate ÷ capacity under 1) the server keeps up and throughput follows
+    the arrival rate; above it requests arrive faster than they are served, so the queue and TTFT grow
+    with the length of the stream while throughput stays at capacity.
+    """
+
+    settings: RateSweepSettings
+    points: tuple[ServingResult, ...]  # one per rate of settings.rates_per_s, in order; fewer if cancelled
+    all_at_once: ServingResult | None  # None when cancelled before it ran
+
+    @property
+    def status(self) -> str:
+        streams = (*self.points, self.all_at_once)
+        complete = len(self.points) == len(self.settings.rates_per_s) and all(
+            stream is not None and stream.status == "completed" for stream in streams)
+        return "completed" if complete else "cancelled"
+
+    @property
+    def rated_points(self) -> list[tuple[float, ServingResult]]:
+        return list(zip(self.settings.rates_per_s, self.points))
+
+    @property
+    def capacity_tokens_per_s(self) -> float | None:
+        return self.all_at_once.throughput_tokens_per_s if self.all_at_once is not None else None
+
+    @property
+    def saturation_rate_per_s(self) -> float | None:
+        """The capacity in requests/s: every request produces the same number of tokens."""
+        capacity = self.capacity_tokens_per_s
+        return capacity / self.settings.stream.new_tokens if capacity is not None else None
+
+    def load(self, rate_per_s: float) -> float | None:
+        saturation = self.saturation_rate_per_s
+        return rate_per_s / saturation if saturation else None
+
+    @property
+    def rates_beyond_saturation(self) -> list[float]:
+        return [rate for rate, _ in self.rated_points if (self.load(rate) or 0.0) >= 1.0]
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every request of every stream, in the order they were served."""
+        streams = [*self.points, *([self.all_at_once] if self.all_at_once is not None else [])]
+        return [record for stream in streams for record in stream.requests]
+
+    def to_dict(self) -> dict:
+        first = self.points[0] if self.points else self.all_at_once
+        return {
+            "status": self.status,
+            "settings": self.settings.to_dict(),
+            "model": first.model if first is not None else None,
+            "capacity_tokens_per_s": self.capacity_tokens_per_s,
+            "saturation_rate_per_s": self.saturation_rate_per_s,
+            "rates_beyond_saturation": self.rates_beyond_saturation,
+            "points": [{"rate_per_s": rate, "load": self.load(rate), **_stream_dict(point)}
+                       for rate, point in self.rated_points],
+            "all_at_once": _stream_dict(self.all_at_once) if self.all_at_once is not None else None,
+            "environment": first.environment if first is not None else None,
+        }
+
+
+def _stream_dict(result: ServingResult) -> dict:
+    return {key: value for key, value in result.to_dict().items() if key not in ("model", "environment", "settings")}
+
+
+def sweep_arrival_rates(lm: CausalLM, settings: RateSweepSettings, *, threads: int | None = None,
+                        cancel: threading.Event | None = None, progress: Progress | None = None) -> RateSweep:
+    """One serving stream per rate, then all at once (same seed and prompts): throughput and latency vs rate."""
     cancel = cancel or threading.Event()
     report = progress or (lambda fraction, message: None)
-    results = []
+    rates: list[float | None] = [*settings.rates_per_s, None]
+    results: list[ServingResult] = []
     for i, rate in enumerate(rates):
         if cancel.is_set():
             break
-        label = "saturation" if rate is None else f"{rate:g} requests/s"
+        label = "all at once" if rate is None else f"{rate:g} requests/s"
 
         def scaled(fraction: float, message: str, i: int = i, label: str = label) -> None:
             report((i + fraction) / len(rates), f"{label}: {message}")
 
-        settings = replace(base, rate_per_s=rate, duration_s=base.duration_s if rate is not None else None)
-        results.append(run_serving_benchmark(lm, settings, threads=threads, cancel=cancel, progress=scaled))
-    return results
+        results.append(run_serving_benchmark(lm, settings.stream_at(rate), threads=threads, cancel=cancel,
+                                             progress=scaled))
+    all_at_once = results.pop() if len(results) == len(rates) else None
+    return RateSweep(settings, tuple(results), all_at_once)

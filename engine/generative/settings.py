@@ -7,7 +7,7 @@ a saved run can store them (`to_dict`) without paying for the heavy imports.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from engine.errors import InputError
 
@@ -122,3 +122,32 @@ class ServingSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class RateSweepSettings:
+    """Serving streams at each arrival rate in `rates_per_s`, then one with every request arriving at once.
+
+    Every stream shares `stream`'s settings but its rate. The all-at-once stream measures the server's capacity,
+    the rate at which it saturates; it holds `stream.requests` arrivals, the others `stream.duration_s` worth
+    when a duration is given.
+    """
+
+    rates_per_s: tuple[float, ...]
+    stream: ServingSettings
+
+    def __post_init__(self) -> None:
+        if not self.rates_per_s:
+            raise InputError("an arrival-rate sweep needs at least one rate")
+        object.__setattr__(self, "rates_per_s", tuple(sorted(set(self.rates_per_s))))
+        for rate in (*self.rates_per_s, None):
+            self.stream_at(rate)  # each stream's settings are checked now, before any model is loaded
+
+    def stream_at(self, rate_per_s: float | None) -> ServingSettings:
+        """The settings of the stream at `rate_per_s`, or of the all-at-once stream for None."""
+        return replace(self.stream, rate_per_s=rate_per_s,
+                       duration_s=self.stream.duration_s if rate_per_s is not None else None)
+
+    def to_dict(self) -> dict:
+        shared = {key: value for key, value in self.stream.to_dict().items() if key != "rate_per_s"}
+        return {"rates_per_s": list(self.rates_per_s), **shared}

@@ -19,11 +19,10 @@ import numpy as np
 from core.progress import Progress
 from engine.errors import BackendError, InputError, first_line
 from engine.measure.prepared_session import PreparedSession
-from engine.measure.runner import warm_up
 from engine.measure.samples import SampleBuffer
+from engine.measure.timed_loop import time_iterations, warm_up
 
 MIN_SAMPLES_FOR_INTERVAL = 30  # below this the normal approximation of the order-statistic ranks is poor
-PROGRESS_INTERVAL_NS = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -95,47 +94,59 @@ def measure_until_stable(prepared: PreparedSession, rule: StoppingRule, *, cance
     report = progress or (lambda fraction, message: None)
     samples = samples if samples is not None else SampleBuffer()
     first = len(samples)
-    call, sync, append = prepared.call, prepared.sync, samples.append
-    min_ns, cap_ns = int(rule.min_duration_s * 1e9), int(rule.max_duration_s * 1e9)
+    stopping = _UntilStable(rule, samples, first)
+    cap_ns = stopping.cap_ns
+
+    def loop_progress(count: int, elapsed_ns: int) -> None:
+        report(min(elapsed_ns / cap_ns, 0.99), f"{count} iterations")
+
     try:
-        warm_up(call, sync, rule.warmup, cancel)
-        loop_start = end = perf_counter_ns()
-        next_check, next_report, count = rule.min_iterations, loop_start + PROGRESS_INTERVAL_NS, 0
-        stop_reason, converged, interval = "stopped by the user", False, None
-        while not cancel.is_set():
-            begin = perf_counter_ns()
-            call()
-            if sync is not None:
-                sync()
-            end = perf_counter_ns()
-            append(begin, end - begin)
-            count += 1
-            elapsed = end - loop_start
-            if elapsed >= cap_ns:
-                interval = median_interval(samples.snapshot(since=first)[1], rule.confidence)
-                converged = rule.adaptive and interval is not None and _tight(interval, rule.ci_half_width)
-                stop_reason = _capped_reason(rule, interval)
-                break
-            if count >= next_check and elapsed >= min_ns:
-                if not rule.adaptive:
-                    stop_reason = "reached the minimum iterations and duration"
-                    break
-                interval = median_interval(samples.snapshot(since=first)[1], rule.confidence)
-                if interval is not None and _tight(interval, rule.ci_half_width):
-                    stop_reason = f"median known within ±{rule.ci_half_width:.0%} at {rule.confidence:.0%}"
-                    converged = True
-                    break
-                next_check = count + max(16, count // 10)  # re-check every 10% more samples
-            if end >= next_report:
-                next_report = end + PROGRESS_INTERVAL_NS
-                report(min(elapsed / cap_ns, 0.99), f"{count} iterations")
+        warm_up(prepared.call, prepared.sync, rule.warmup, cancel, clock=perf_counter_ns)
+        span = time_iterations(prepared.call, prepared.sync, samples, cancel, clock=perf_counter_ns,
+                               stop=stopping, progress=loop_progress)
     except prepared.session.run_errors as error:
         raise BackendError(f"the model failed during the measurement: {first_line(error)}") from error
     starts, latencies = samples.snapshot(since=first)
+    interval = stopping.interval
     if interval is None and latencies.size:
         interval = median_interval(latencies, rule.confidence)
     status = "cancelled" if cancel.is_set() else "completed"
-    return AdaptiveRun(status, stop_reason, converged, starts, latencies, loop_start, end, interval)
+    return AdaptiveRun(status, stopping.reason, stopping.converged, starts, latencies, span.start_ns, span.end_ns,
+                       interval)
+
+
+class _UntilStable:
+    """The rule asked after every iteration; it keeps why it stopped and the last median interval it computed."""
+
+    def __init__(self, rule: StoppingRule, samples: SampleBuffer, first: int):
+        self.rule, self.samples, self.first = rule, samples, first
+        self.min_ns, self.cap_ns = int(rule.min_duration_s * 1e9), int(rule.max_duration_s * 1e9)
+        self.next_check = rule.min_iterations
+        self.reason, self.converged = "stopped by the user", False
+        self.interval: tuple[float, float, float] | None = None
+
+    def __call__(self, count: int, elapsed_ns: int, _latency_ns: int) -> bool:
+        rule = self.rule
+        if elapsed_ns >= self.cap_ns:
+            self.interval = self._median_interval()
+            self.converged = rule.adaptive and self.interval is not None and _tight(self.interval, rule.ci_half_width)
+            self.reason = _capped_reason(rule, self.interval)
+            return True
+        if count < self.next_check or elapsed_ns < self.min_ns:
+            return False
+        if not rule.adaptive:
+            self.reason = "reached the minimum iterations and duration"
+            return True
+        self.interval = self._median_interval()
+        if self.interval is not None and _tight(self.interval, rule.ci_half_width):
+            self.reason = f"median known within ±{rule.ci_half_width:.0%} at {rule.confidence:.0%}"
+            self.converged = True
+            return True
+        self.next_check = count + max(16, count // 10)  # re-check every 10% more samples
+        return False
+
+    def _median_interval(self) -> tuple[float, float, float] | None:
+        return median_interval(self.samples.view(self.first)[1], self.rule.confidence)
 
 
 def _tight(interval: tuple[float, float, float], half_width: float) -> bool:

@@ -17,9 +17,11 @@ from time import perf_counter_ns
 import numpy as np
 
 from core.progress import Progress
-from engine.errors import InputError
+from engine.errors import BackendError, InputError, first_line
 from engine.measure.prepared_session import PreparedSession
+from engine.measure.samples import SampleBuffer
 from engine.measure.scenarios import ScenarioResult, ScenarioSettings, run_scenario
+from engine.measure.timed_loop import time_iterations, warm_up
 
 CAPACITY_PROBE_CALLS = 20
 LOWEST_FRACTION = 1 / 64  # of capacity: below this a bound that still fails is out of reach of any rate
@@ -105,17 +107,19 @@ def find_max_rate(prepared: PreparedSession, batch_size: int, settings: Scenario
 
 
 def _capacity_qps(prepared: PreparedSession, warmup: int, cancel: threading.Event) -> float:
-    """After the warm-up, back-to-back calls: the rate this session could serve if queries never waited."""
-    times = np.empty(CAPACITY_PROBE_CALLS, dtype=np.int64)
-    for _ in range(warmup):
-        if cancel.is_set():
-            break
-        prepared.run_once()
-    for index in range(CAPACITY_PROBE_CALLS):
-        begin = perf_counter_ns()
-        prepared.run_once()
-        times[index] = perf_counter_ns() - begin
-    return 1e9 / float(np.median(times))
+    """After the warm-up, back-to-back calls: the rate this session could serve if queries never waited.
+
+    The probe itself ignores cancel: it is short, and the search needs a capacity to start from (its first trial
+    sees the cancel).
+    """
+    probe = SampleBuffer(CAPACITY_PROBE_CALLS)
+    try:
+        warm_up(prepared.call, prepared.sync, warmup, cancel, clock=perf_counter_ns)
+        time_iterations(prepared.call, prepared.sync, probe, threading.Event(), clock=perf_counter_ns,
+                        iterations=CAPACITY_PROBE_CALLS)
+    except prepared.session.run_errors as error:
+        raise BackendError(f"the model failed during the measurement: {first_line(error)}") from error
+    return 1e9 / float(np.median(probe.view()[1]))
 
 
 def _finish(settings: ScenarioSettings, capacity: float, rate: float | None, trials: list[RateTrial],

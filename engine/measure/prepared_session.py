@@ -16,7 +16,6 @@ import numpy as np
 
 from engine.backends.base import Backend, BackendOptions, Session
 from engine.device.discovery import DeviceRunner
-from engine.errors import BackendError, first_line
 from engine.model.handle import ModelHandle
 
 
@@ -49,15 +48,6 @@ class PreparedSession:
     @property
     def description(self) -> dict:
         return dict(self.session.description)
-
-    def run_once(self) -> None:
-        """One inference, waited for: what every timed loop repeats."""
-        try:
-            self.call()
-            if self.sync is not None:
-                self.sync()
-        except self.session.run_errors as error:
-            raise BackendError(f"the model failed during the measurement: {first_line(error)}") from error
 
     def cold_start_dict(self) -> dict:
         return self.cold_start.to_dict()

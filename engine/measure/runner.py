@@ -23,10 +23,10 @@ from engine.device.environment import fingerprint
 from engine.errors import BackendError, InputError, first_line
 from engine.measure.prepared_session import ColdStart, prepared_session
 from engine.measure.samples import SampleBuffer
+from engine.measure.timed_loop import time_iterations, warm_up
 from engine.model.handle import ModelHandle
 from engine.model.inputs import PreparedInputs
 
-PROGRESS_INTERVAL_NS = 100_000_000
 MAX_PREALLOCATED_SAMPLES = 2_000_000
 _COLD_START_SHARE = 0.1  # of the progress bar
 
@@ -88,7 +88,8 @@ def run_benchmark(
         try:
             report(_COLD_START_SHARE * 0.8, f"warm-up ({settings.warmup} iterations)")
             first_ns = int(ready.cold_start.first_inference_ms * 1e6)
-            per_iteration_ns = warm_up(ready.call, ready.sync, settings.warmup, cancel) or first_ns
+            warm_ns = warm_up(ready.call, ready.sync, settings.warmup, cancel, clock=perf_counter_ns)
+            per_iteration_ns = warm_ns or first_ns
             samples.reserve(_expected_samples(settings, per_iteration_ns))
             loop_start, loop_end = timed_loop(ready.call, ready.sync, samples, settings.min_iterations,
                                               settings.min_duration_s, cancel,
@@ -115,48 +116,21 @@ def run_benchmark(
     )
 
 
-def warm_up(call, sync, iterations: int, cancel: threading.Event) -> int | None:
-    """Runs the uncounted warm-up; returns its mean time per iteration in ns (None when none ran)."""
-    if iterations == 0:
-        return None
-    start = perf_counter_ns()
-    done = 0
-    while done < iterations and not cancel.is_set():
-        call()
-        if sync is not None:
-            sync()
-        done += 1
-    return (perf_counter_ns() - start) // done if done else None
-
-
 def timed_loop(call, sync, samples: SampleBuffer, min_iterations: int, min_duration_s: float,
                cancel: threading.Event, report: Progress) -> tuple[int, int]:
-    """Times `call` until both floors are reached or cancel; returns the loop's (start, end) in perf_counter_ns.
+    """Back to back until both floors are reached or cancel; returns the loop's (start, end) in perf_counter_ns.
 
     `report` gets the loop's own progress (0-1) at most every PROGRESS_INTERVAL_NS.
     """
     duration_ns = int(min_duration_s * 1e9)
-    append = samples.append
-    count = 0
-    loop_start = perf_counter_ns()
-    deadline = loop_start + duration_ns
-    next_report = loop_start + PROGRESS_INTERVAL_NS
-    end = loop_start
-    while not cancel.is_set():
-        begin = perf_counter_ns()
-        call()
-        if sync is not None:
-            sync()
-        end = perf_counter_ns()
-        append(begin, end - begin)
-        count += 1
-        if count >= min_iterations and end >= deadline:
-            break
-        if end >= next_report:
-            next_report = end + PROGRESS_INTERVAL_NS
-            done = min(count / min_iterations, (end - loop_start) / duration_ns if duration_ns else 1.0)
-            report(min(done, 1.0), f"timed loop: {count} iterations")
-    return loop_start, end
+
+    def progress(count: int, elapsed_ns: int) -> None:
+        done = min(count / min_iterations, elapsed_ns / duration_ns if duration_ns else 1.0)
+        report(min(done, 1.0), f"timed loop: {count} iterations")
+
+    span = time_iterations(call, sync, samples, cancel, clock=perf_counter_ns, iterations=min_iterations,
+                           min_duration_ns=duration_ns, progress=progress)
+    return span.start_ns, span.end_ns
 
 
 def _expected_samples(settings: BenchmarkSettings, per_iteration_ns: int) -> int:

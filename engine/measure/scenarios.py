@@ -26,13 +26,18 @@ from core.latency_stats import LatencyStats, min_samples_for
 from core.progress import Progress
 from engine.errors import BackendError, InputError, first_line
 from engine.measure.prepared_session import PreparedSession
-from engine.measure.runner import timed_loop, warm_up
+from engine.measure.runner import timed_loop
 from engine.measure.samples import SampleBuffer
+from engine.measure.timed_loop import (
+    SPIN_BELOW_NS,
+    Schedule,
+    time_iterations,
+    wait_until,
+    warm_up,
+)
 
 SCENARIOS = ("single-stream", "offline", "server")
 HEADLINE_PERCENTILE = {"single-stream": "p90", "offline": None, "server": "p99"}
-PROGRESS_INTERVAL_NS = 100_000_000
-SPIN_BELOW_NS = 1_000_000  # sleep until 1 ms before an arrival, then spin, so a query is not issued late by a sleep
 MAX_SCHEDULED_QUERIES = 20_000_000  # 320 MB of schedule and samples
 OFFLINE_MARGIN = 1.25  # LoadGen adds 10% to a user-tuned expected rate; ours comes from a short warm-up
 
@@ -194,7 +199,7 @@ def run_scenario(prepared: PreparedSession, batch_size: int, settings: ScenarioS
     samples = samples if samples is not None else SampleBuffer()
     try:
         report(0.02, f"warm-up ({settings.warmup} iterations)")
-        per_call_ns = warm_up(prepared.call, prepared.sync, settings.warmup, cancel)
+        per_call_ns = warm_up(prepared.call, prepared.sync, settings.warmup, cancel, clock=perf_counter_ns)
         if settings.scenario == "single-stream":
             loop = _single_stream(prepared, settings, samples, cancel, report)
         elif settings.scenario == "offline":
@@ -216,15 +221,6 @@ def run_scenario(prepared: PreparedSession, batch_size: int, settings: ScenarioS
                           latencies, service, scheduled_qps, stopped_early, prepared.description, start_ns)
 
 
-def wait_until(deadline_ns: int, cancel: threading.Event) -> None:
-    """Sleeps until just before `deadline_ns` (perf_counter_ns), then spins; returns early on cancel."""
-    remaining = deadline_ns - perf_counter_ns()
-    if remaining > 2 * SPIN_BELOW_NS and cancel.wait((remaining - SPIN_BELOW_NS) / 1e9):
-        return
-    while perf_counter_ns() < deadline_ns and not cancel.is_set():
-        pass
-
-
 def _single_stream(prepared: PreparedSession, settings: ScenarioSettings, samples: SampleBuffer,
                    cancel: threading.Event, report: Progress):
     """One query at a time, each issued when the previous one finishes: the runner's own timed loop."""
@@ -242,27 +238,17 @@ def _offline(prepared: PreparedSession, batch_size: int, settings: ScenarioSetti
     if per_call_ns:
         items = max(items, math.ceil(settings.min_duration_s * 1e9 / per_call_ns * OFFLINE_MARGIN) * batch_size)
     calls = min(math.ceil(items / batch_size), MAX_SCHEDULED_QUERIES)
-    call, sync, append = prepared.call, prepared.sync, samples.append
     first = len(samples)
     samples.reserve(first + calls)
     report(0.05, f"offline: {calls * batch_size} items in {calls} batches of {batch_size}")
-    issued = perf_counter_ns()
-    end = issued
-    next_report = issued + PROGRESS_INTERVAL_NS
-    for index in range(calls):
-        if cancel.is_set():
-            break
-        begin = perf_counter_ns()
-        call()
-        if sync is not None:
-            sync()
-        end = perf_counter_ns()
-        append(begin, end - begin)
-        if end >= next_report:
-            next_report = end + PROGRESS_INTERVAL_NS
-            report(_fraction((index + 1) / calls, 1.0), f"offline: {index + 1} of {calls} batches")
+
+    def progress(count: int, _elapsed_ns: int) -> None:
+        report(_fraction(count / calls, 1.0), f"offline: {count} of {calls} batches")
+
+    span = time_iterations(prepared.call, prepared.sync, samples, cancel, clock=perf_counter_ns, iterations=calls,
+                           progress=progress)
     starts, latencies = samples.snapshot(since=first)
-    return starts, latencies, latencies.copy(), issued, end - issued, None, None
+    return starts, latencies, latencies.copy(), span.start_ns, span.duration_ns, None, None
 
 
 def _server(prepared: PreparedSession, settings: ScenarioSettings, samples: SampleBuffer, cancel: threading.Event,
@@ -274,42 +260,39 @@ def _server(prepared: PreparedSession, settings: ScenarioSettings, samples: Samp
     bound_ns = int(settings.latency_bound_ms * 1e6)
     # Once this many queries missed the bound, p99 (linear interpolation) is over it whatever the rest do.
     fatal_misses = total - math.floor(0.99 * (total - 1))
-    call, sync, append = prepared.call, prepared.sync, samples.append
     first = len(samples)
     samples.reserve(first + total)
-    service = np.empty(total, dtype=np.int64)
     report(0.05, f"server: {total} queries at {settings.target_qps:g} per second")
-    start = perf_counter_ns() + SPIN_BELOW_NS
-    end = start
-    next_report = start + PROGRESS_INTERVAL_NS
+    origin = perf_counter_ns() + SPIN_BELOW_NS  # the first arrival must not be late already
+    arrivals = (offsets + origin).tolist()
     misses = 0
     stopped_early = None
-    count = 0
-    for offset in offsets.tolist():
-        arrival = start + offset
+
+    def arrive(index: int) -> int:
+        arrival = arrivals[index]
         if perf_counter_ns() < arrival:
             wait_until(arrival, cancel)
-        if cancel.is_set():
-            break
-        begin = perf_counter_ns()
-        call()
-        if sync is not None:
-            sync()
-        end = perf_counter_ns()
-        append(arrival, end - arrival)
-        service[count] = end - begin
-        count += 1
-        if end - arrival > bound_ns:
+        return arrival
+
+    def bound_broken(count: int, _elapsed_ns: int, latency_ns: int) -> bool:
+        nonlocal misses, stopped_early
+        if latency_ns > bound_ns:
             misses += 1
             if abort_when_bound_broken and misses >= fatal_misses:
                 stopped_early = (f"stopped after {count} of {total} queries: {misses} already missed the "
                                  f"{settings.latency_bound_ms:g} ms bound, so p99 cannot hold it")
-                break
-        if end >= next_report:
-            next_report = end + PROGRESS_INTERVAL_NS
-            report(_fraction(count / total, 1.0), f"server: {count} of {total} queries")
+                return True
+        return False
+
+    def progress(count: int, _elapsed_ns: int) -> None:
+        report(_fraction(count / total, 1.0), f"server: {count} of {total} queries")
+
+    schedule = Schedule(origin, arrive, np.empty(total, dtype=np.int64))
+    span = time_iterations(prepared.call, prepared.sync, samples, cancel, clock=perf_counter_ns, iterations=total,
+                           stop=bound_broken, progress=progress, schedule=schedule)
     starts, latencies = samples.snapshot(since=first)
-    return starts, latencies, service[:count].copy(), start, end - start, stopped_early, scheduled_qps
+    return (starts, latencies, schedule.service_ns[:span.iterations].copy(), origin, span.duration_ns, stopped_early,
+            scheduled_qps)
 
 
 def _fraction(by_count: float, by_time: float) -> float:

@@ -24,7 +24,7 @@ from engine.device.discovery import DeviceRunner
 from engine.errors import CalibrationDataError, OptimizationCancelled
 from engine.model.handle import ModelHandle
 from engine.model.macs import MacsReport, count_macs
-from engine.optimize.recipe import AccuracyBudget
+from engine.optimize.settings import AccuracyBudget
 
 Feed = dict[str, np.ndarray]
 LABEL_KEYS = ("labels", "label", "y")

@@ -34,17 +34,20 @@ from engine.optimize.fidelity import (
     run_model,
     summarize_model,
 )
-from engine.optimize.passes.base import OnnxArtifact, TorchArtifact
+from engine.optimize.passes.base import (
+    OnnxArtifact,
+    TorchArtifact,
+)
 from engine.optimize.passes.cache import PassCache
 from engine.optimize.passes.latency import LatencyMeasurement, measure_side_by_side
 from engine.optimize.passes.model_inputs import FeedSpecs, ModelInputs, torch_feed_specs
-from engine.optimize.passes.pipeline import (
+from engine.optimize.pipeline import (
     PipelineSettings,
     StepRecord,
     model_files,
     run_pipeline,
 )
-from engine.optimize.passes.plan import (
+from engine.optimize.plan import (
     OptimizationPlan,
     PlannedStep,
     option_applicability,
@@ -122,7 +125,7 @@ def optimize(
     inputs = ModelInputs(input_request, recipe.seed, recipe.calibration)
     is_torch = handle.format is not ModelFormat.ONNX
     source_specs = torch_feed_specs(handle, input_request) if is_torch else FeedSpecs.of_handle(handle)
-    settings = PipelineSettings(recipe, runner, inputs, source_specs, threads, cancel,
+    settings = PipelineSettings(runner, inputs, source_specs, threads, cancel,
                                 lambda f, m: report(f * (1 - FIDELITY_SHARE), m))
     if is_torch:
         source = _torch_source(handle, inputs, source_specs)
@@ -226,8 +229,7 @@ def _baseline_export(plan: OptimizationPlan, source: TorchArtifact, root_key: st
     if first.pass_name == "export_onnx":
         return records[0].output_path
     export: PlannedStep = next(step for step in plan.steps if step.pass_name == "export_onnx")
-    quiet = PipelineSettings(settings.recipe, settings.runner, settings.inputs, settings.source_specs,
-                             settings.threads, settings.cancel, lambda f, m: None)
+    quiet = dataclasses.replace(settings, progress=lambda f, m: None)
     artifact, _ = run_pipeline([export], source, root_key, quiet, cache)
     return artifact.path
 

@@ -1,6 +1,7 @@
 """`bench` and `monitor`: measure a model's cold start, latency and throughput, or watch every telemetry metric.
 
-`add_bench_options` and `bench_request` are shared with the commands that benchmark too (`profile`).
+The bench option group (`add_bench_options`, read back by `bench_request`) is shared with the commands that
+benchmark too (`profile`).
 """
 
 from __future__ import annotations
@@ -16,19 +17,21 @@ from engine.errors import InputError
 from engine.measure.runner import BenchmarkSettings
 from engine.measure.scenarios import SCENARIOS, ScenarioSettings
 from engine.model.inputs import parse_assignment
-from profilers.sampler import DEFAULT_HZ
+from profilers.sampler import DEFAULT_HZ, TelemetrySnapshot
 from studio import usecases
 from studio.cli.options import (
     EXIT_USAGE,
     PROG,
     add_input_options,
+    add_trust_pickle_option,
     cancel_on_interrupt,
     db_url,
     input_request,
     print_out,
     progress_bar,
 )
-from studio.present import console
+from studio.present.benchmarks import outcome_text
+from studio.present.telemetry import monitor_text
 
 
 def add_bench_commands(commands, common: argparse.ArgumentParser) -> None:
@@ -45,6 +48,7 @@ def add_bench_commands(commands, common: argparse.ArgumentParser) -> None:
 
 
 def add_bench_options(bench: argparse.ArgumentParser) -> None:
+    """Everything a benchmark is configured by (runtime, device, inputs, stopping, telemetry, scenario, saving)."""
     bench.add_argument("--backend", choices=BACKEND_NAMES, help="runtime (default: onnxruntime for ONNX, torch otherwise)")
     bench.add_argument("--device", default="cpu", help="cpu, cuda:0 or npu (see `devices`); default cpu")
     bench.add_argument("--provider-option", action="append", default=[], metavar="KEY=VALUE",
@@ -59,7 +63,7 @@ def add_bench_options(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--warmup", type=int, default=10, metavar="N", help="uncounted warm-up iterations (default 10)")
     bench.add_argument("--iterations", type=int, default=100, metavar="N", help="minimum timed iterations (default 100)")
     bench.add_argument("--duration", type=float, default=1.0, metavar="S", help="minimum timed seconds (default 1)")
-    bench.add_argument("--trust-pickle", action="store_true", help="allow unpickling a torch.save file (runs its code)")
+    add_trust_pickle_option(bench)
     bench.add_argument("--telemetry-hz", type=float, default=DEFAULT_HZ, metavar="N",
                        help=f"telemetry sampling rate during the run, 1-100 Hz (default {DEFAULT_HZ:g}; 0 turns it off)")
     bench.add_argument("--idle-baseline", type=float, default=0.0, metavar="S",
@@ -77,6 +81,7 @@ def add_bench_options(bench: argparse.ArgumentParser) -> None:
 
 
 def bench_request(args: argparse.Namespace) -> usecases.BenchRequest:
+    """The request the bench options (add_bench_options) describe."""
     return usecases.BenchRequest(
         model=args.model,
         backend=args.backend,
@@ -119,16 +124,15 @@ def _scenario_settings(args: argparse.Namespace) -> ScenarioSettings | None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    request = bench_request(args)
     with cancel_on_interrupt() as cancel:
-        report = usecases.benchmark_model(request, cancel=cancel, progress=None if args.json else progress_bar())
-    text = console.scenario_text(report) if request.scenario is not None else console.bench_text(report)
-    print_out(json.dumps(report.to_dict(), indent=2, default=str) if args.json else text)
-    if report.save_error:
-        kept = f"; its samples were written to {report.unsaved_export}" if report.unsaved_export else ""
-        sys.stderr.write(f"{PROG}: error: the run was measured but not saved: {report.save_error}{kept}\n")
+        outcome = usecases.benchmark_model(bench_request(args), cancel=cancel,
+                                           progress=None if args.json else progress_bar())
+    print_out(json.dumps(outcome.to_dict(), indent=2, default=str) if args.json else outcome_text(outcome))
+    if outcome.save_error:
+        kept = f"; its samples were written to {outcome.unsaved_export}" if outcome.unsaved_export else ""
+        sys.stderr.write(f"{PROG}: error: the run was measured but not saved: {outcome.save_error}{kept}\n")
         return EXIT_USAGE
-    return 130 if report.result.status == "cancelled" else 0
+    return 130 if outcome.status == "cancelled" else 0
 
 
 def _monitor(args: argparse.Namespace) -> int:
@@ -136,9 +140,9 @@ def _monitor(args: argparse.Namespace) -> int:
         raise InputError(f"--duration must be positive, got {args.duration:g}")
     started = time.monotonic()
 
-    def show(snapshot) -> None:
+    def show(snapshot: TelemetrySnapshot) -> None:
         if not args.json:
-            print_out(console.monitor_text(snapshot, time.monotonic() - started) + "\n")
+            print_out(monitor_text(snapshot, time.monotonic() - started) + "\n")
 
     with cancel_on_interrupt() as cancel:
         final = usecases.monitor_telemetry(args.hz, args.duration, show, cancel=cancel)
@@ -147,7 +151,7 @@ def _monitor(args: argparse.Namespace) -> int:
     return 0
 
 
-def _snapshot_dict(snapshot, hz: float) -> dict:
+def _snapshot_dict(snapshot: TelemetrySnapshot, hz: float) -> dict:
     metrics = {}
     for key, spec in snapshot.specs.items():
         series = snapshot.series.get(key)

@@ -8,13 +8,19 @@ import json
 from engine.optimize.recipe import Recipe
 from studio.cli.options import (
     add_input_options,
+    add_trust_pickle_option,
     cancel_on_interrupt,
     db_url,
     input_request,
     print_out,
     progress_bar,
 )
-from studio.reports import html as reports
+from studio.reports.run_report import write_run_report
+from studio.usecases.bundles import (
+    ExportRequest,
+    export_deployment_bundle,
+    verify_deployment_bundle,
+)
 
 
 def add_export_commands(commands, common: argparse.ArgumentParser) -> None:
@@ -27,7 +33,7 @@ def add_export_commands(commands, common: argparse.ArgumentParser) -> None:
     export.add_argument("--format", choices=("onnx", "torchscript", "pt2"), default="onnx")
     export.add_argument("--zip", action="store_true", help="write a .zip instead of a folder")
     export.add_argument("--force", action="store_true", help="replace an existing bundle")
-    export.add_argument("--trust-pickle", action="store_true", help="allow unpickling a torch.save file (runs its code)")
+    add_trust_pickle_option(export)
     export.add_argument("-o", "--output", required=True, metavar="DIR")
     add_input_options(export)
     export.add_argument("--json", action="store_true", help="print the manifest as JSON")
@@ -48,8 +54,6 @@ def add_export_commands(commands, common: argparse.ArgumentParser) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from studio.usecases.bundles import ExportRequest, export_deployment_bundle
-
     given = bool(args.shape or args.dim or args.batch or args.inputs)
     request = ExportRequest(output=args.output, model=args.model, run_id=args.run, artifact_id=args.artifact,
                             recipe=Recipe.load(args.recipe) if args.recipe else None, format=args.format, zip=args.zip,
@@ -66,8 +70,6 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from studio.usecases.bundles import verify_deployment_bundle
-
     with cancel_on_interrupt() as cancel:
         report = verify_deployment_bundle(args.bundle, args.inputs, cancel=cancel)
     print_out(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report.text())
@@ -75,6 +77,6 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    path = reports.write_run_report(db_url(args), args.run, args.compare, args.output)
+    path = write_run_report(db_url(args), args.run, args.compare, args.output)
     print_out(f"report written to {path}")
     return 0

@@ -15,7 +15,9 @@ from studio.cli.options import (
     print_out,
     progress_bar,
 )
-from studio.present import console
+from studio.present.generation_text import generation_text
+from studio.usecases.generation import BACKENDS, GenerateRequest, benchmark_generation
+from studio.usecases.sweeps import parse_list
 
 
 def add_generate_command(commands, common: argparse.ArgumentParser) -> None:
@@ -29,11 +31,19 @@ def add_generate_command(commands, common: argparse.ArgumentParser) -> None:
     generate.add_argument("--no-cache", action="store_true", help="recompute the whole sequence at every step")
     generate.add_argument("--shared-prefix", type=int, metavar="S", help="prefix reuse: a shared system prompt of S tokens")
     generate.add_argument("--rate", type=float, metavar="R", help="serving: Poisson arrivals per second (batched decode)")
-    generate.add_argument("--duration", type=float, metavar="S", help="serving: seconds of arrivals")
-    generate.add_argument("--max-batch", type=int, default=8, help="serving: requests decoded together (default 8)")
+    generate.add_argument("--duration", type=float, metavar="S",
+                          help="serving and rate sweep: seconds of arrivals in each stream")
+    generate.add_argument("--rates", metavar="R1,R2,...",
+                          help="arrival-rate sweep: a serving stream at each rate, then all at once; where it saturates")
+    generate.add_argument("--max-batch", type=int, metavar="B",
+                          help="serving and rate sweep: requests decoded together (default 8)")
+    generate.add_argument("--compare-kv-cache", action="store_true",
+                          help="the same requests with the KV cache and without it, side by side")
+    generate.add_argument("--backend", choices=BACKENDS, default="torch",
+                          help="torch, or onnxruntime-genai (plain generation; the folder is exported once and cached)")
     generate.add_argument("--device", default="cpu", help="cpu or cuda:N")
     generate.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
-    generate.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads")
+    generate.add_argument("--threads", type=int, metavar="N", help="intra-op threads of the backend")
     generate.add_argument("--seed", type=int, default=0, help="seed of the prompts' token ids")
     generate.add_argument("--weight-quantization", choices=("int8-dynamic", "nf4"),
                           help="weight-only quantization of the Linear layers, graded by perplexity on a sample text")
@@ -48,12 +58,12 @@ def add_generate_command(commands, common: argparse.ArgumentParser) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from studio.usecases.generation import GenerateRequest, benchmark_generation
-
     request = GenerateRequest(
         model_dir=args.model_dir, prompt_tokens=args.prompt_len, new_tokens=args.new_tokens, batch=args.batch,
         requests=args.requests, use_cache=not args.no_cache, shared_prefix=args.shared_prefix, rate=args.rate,
-        duration_s=args.duration, max_batch=args.max_batch, device=args.device, dtype=args.dtype,
+        rates=parse_list(args.rates, float, "arrival rates per second") if args.rates else (),
+        duration_s=args.duration, max_batch=args.max_batch, compare_kv_cache=args.compare_kv_cache,
+        backend=args.backend, device=args.device, dtype=args.dtype,
         threads=args.threads, seed=args.seed, weight_quantization=args.weight_quantization,
         max_perplexity_increase=args.max_perplexity_increase, telemetry_hz=args.telemetry_hz or None,
         save=not args.no_save,
@@ -61,7 +71,7 @@ def _generate(args: argparse.Namespace) -> int:
     )
     with cancel_on_interrupt() as cancel:
         report = benchmark_generation(request, cancel=cancel, progress=None if args.json else progress_bar())
-    print_out(json.dumps(report.to_dict(), indent=2, default=str) if args.json else console.generation_text(report))
+    print_out(json.dumps(report.to_dict(), indent=2, default=str) if args.json else generation_text(report))
     if report.save_error:
         sys.stderr.write(f"{PROG}: error: the run was measured but not saved: {report.save_error}\n")
         return EXIT_USAGE

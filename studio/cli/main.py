@@ -1,4 +1,5 @@
-"""`autoglm-studio`: the headless command line. Every command calls studio.usecases.benchmark.
+"""`autoglm-studio`: the headless command line. Every command calls studio.usecases and prints through studio.present;
+this module assembles the command groups' parsers, turns errors into one line, and chooses the window or the demo.
 
 Errors a user can act on print one line to stderr and exit 2; `--debug` adds the traceback.
 """
@@ -6,7 +7,6 @@ Errors a user can act on print one line to stderr and exit 2; `--debug` adds the
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import traceback
@@ -21,6 +21,7 @@ from studio import __version__, usecases
 from studio.cli.bench import add_bench_commands
 from studio.cli.export import add_export_commands
 from studio.cli.generate import add_generate_command
+from studio.cli.models import add_model_commands
 from studio.cli.optimize import add_optimize_command
 from studio.cli.options import (
     EXIT_INTERNAL,
@@ -36,7 +37,8 @@ from studio.cli.options import (
 from studio.cli.profile import add_profile_commands
 from studio.cli.runs import add_runs_commands
 from studio.cli.sweep import add_sweep_commands
-from studio.present import console
+from studio.present.benchmarks import outcome_text
+from studio.present.models import devices_text, model_text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,16 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
 
-    devices = commands.add_parser("devices", parents=[common], help="list CPU, GPU and NPU devices and what runs them")
-    devices.add_argument("--json", action="store_true", help="print JSON")
-    devices.set_defaults(handler=_devices)
-
-    inspect = commands.add_parser("inspect", parents=[common], help="show a model's card: format, IO, parameters, ops")
-    inspect.add_argument("model", help="model file, or a factory given as path/to/file.py:function")
-    inspect.add_argument("--trust-pickle", action="store_true", help="allow unpickling a torch.save file (runs its code)")
-    inspect.add_argument("--json", action="store_true", help="print JSON")
-    inspect.set_defaults(handler=_inspect)
-
+    add_model_commands(commands, common)
     add_bench_commands(commands, common)
     add_optimize_command(commands, common)
     add_generate_command(commands, common)
@@ -76,18 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=1.0, metavar="S", help="minimum seconds per timed loop (default 1)")
     demo.set_defaults(handler=_demo)
     return parser
-
-
-def _devices(args: argparse.Namespace) -> int:
-    devices = usecases.list_devices()
-    print_out(json.dumps([d.to_dict() for d in devices], indent=2) if args.json else console.devices_text(devices))
-    return 0
-
-
-def _inspect(args: argparse.Namespace) -> int:
-    handle = usecases.open_model(args.model, trust_pickle=args.trust_pickle)
-    print_out(json.dumps(handle.to_dict(), indent=2) if args.json else console.model_text(handle))
-    return 0
 
 
 QT_X11_PACKAGES = "libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxkbcommon-x11-0"
@@ -134,15 +115,15 @@ def _gui(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     print_out("Open-AutoGLM Studio demo: every step headless on the built-in sample models.\n")
-    print_out(console.devices_text(usecases.list_devices()))
+    print_out(devices_text(usecases.list_devices()))
     with cancel_on_interrupt() as cancel:
         for name, path in usecases.sample_models().items():
             print_out(f"\n== sample {name} ==\n")
-            print_out(console.model_text(usecases.open_model(path)))
+            print_out(model_text(usecases.open_model(path)))
             request = usecases.BenchRequest(model=path, settings=BenchmarkSettings(warmup=20, min_iterations=200, min_duration_s=args.duration))
-            report = usecases.benchmark_model(request, cancel=cancel, progress=progress_bar())
-            print_out("\n" + console.bench_text(report))
-            if report.result.status == "cancelled":
+            outcome = usecases.benchmark_model(request, cancel=cancel, progress=progress_bar())
+            print_out("\n" + outcome_text(outcome))
+            if outcome.status == "cancelled":
                 return 130
     return 0
 

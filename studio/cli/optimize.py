@@ -1,4 +1,9 @@
-"""`optimize`: prune, factorize and quantize a model, graded on fidelity against the original."""
+"""`optimize`: prune, factorize and quantize a model, graded on fidelity against the original.
+
+Every recipe knob is a flag, made from the knob's own declaration (engine.optimize.params): --<section>-<name>,
+or the spelling the knob declares. Given flags are laid over the recipe file (or the defaults), and the recipe
+validates the whole, so a bad value is one line naming the field and what it allows.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,7 @@ import argparse
 import json
 import sys
 
-from engine.optimize.recipe import (
-    CALIBRATION_METHODS,
-    GRAPH_LEVELS,
-    PRUNING_IMPORTANCES,
-    Recipe,
-)
+from engine.optimize.recipe import RECIPE_SECTIONS, Knob, Recipe, SectionForm
 from studio import usecases
 from studio.cli.options import (
     EXIT_USAGE,
@@ -23,9 +23,7 @@ from studio.cli.options import (
     print_out,
     progress_bar,
 )
-from studio.present import console
-
-QUANTIZE_CHOICES = {"dynamic": "dynamic_int8", "static": "static_int8", "fp16": "fp16", "auto": "auto"}
+from studio.present.optimization import optimize_text, plan_text
 
 
 def add_optimize_command(commands, common: argparse.ArgumentParser) -> None:
@@ -35,47 +33,69 @@ def add_optimize_command(commands, common: argparse.ArgumentParser) -> None:
     add_input_options(optimize)
     optimize.add_argument("--device", default="cpu", help="where candidates are timed (default cpu)")
     optimize.add_argument("--threads", type=int, metavar="N", help="intra-op threads for timing (default 1)")
-    optimize.add_argument("--recipe", metavar="FILE.json", help="a saved recipe; the options below override it")
-    optimize.add_argument("--prune", choices=("structured", "unstructured"), help="channel/head pruning, or L1 sparsity")
-    optimize.add_argument("--prune-ratio", type=float, metavar="R", help="share of channels or weights removed (0-1)")
-    optimize.add_argument("--prune-importance", choices=PRUNING_IMPORTANCES, help="structured pruning criterion")
-    optimize.add_argument("--low-rank", type=float, metavar="R", help="SVD of Linear/MatMul weights keeping this rank ratio")
-    optimize.add_argument("--quantize", choices=tuple(QUANTIZE_CHOICES), help="INT8 (dynamic or static QDQ), FP16 or auto")
-    optimize.add_argument("--calibration", metavar="SRC", help="static INT8 calibration data: .npz or a folder of .npy/.npz")
-    optimize.add_argument("--calibration-samples", type=int, metavar="N", help="calibration samples (default 32)")
-    optimize.add_argument("--calibration-method", choices=CALIBRATION_METHODS)
-    optimize.add_argument("--per-channel", action="store_true", help="per-channel INT8 weights")
-    optimize.add_argument("--budget-cosine", type=float, metavar="X", help="minimum cosine similarity to the original")
-    optimize.add_argument("--budget-top1-disagreement", type=float, metavar="X", help="maximum share of changed top-1")
-    optimize.add_argument("--budget-relative-error", type=float, metavar="X", help="maximum relative L2 error")
-    optimize.add_argument("--graph-level", choices=GRAPH_LEVELS, help="ONNX Runtime graph optimization saved as a step")
+    optimize.add_argument("--recipe", metavar="FILE.json", help="a saved recipe; the recipe options override it")
     optimize.add_argument("--accuracy-data", metavar="FILE.npz", help="inputs plus 'labels', for task accuracy")
     optimize.add_argument("--compare-seconds", type=float, default=2.0, metavar="S",
                           help="seconds per model and round for the before/after latency (0 skips it)")
     optimize.add_argument("--no-save", action="store_true", help="do not record the optimized model in the database")
     optimize.add_argument("--trust-pickle", action="store_true", help="allow unpickling a torch.save file (runs its code)")
     optimize.add_argument("--json", action="store_true", help="print one JSON object")
+    for section in RECIPE_SECTIONS:
+        group = optimize.add_argument_group(f"recipe: {section.title.lower()}")
+        for knob in section.all_knobs:
+            group.add_argument(knob_flag(knob), dest=_dest(knob), default=None, **_argument(knob, section))
     optimize.set_defaults(handler=_optimize)
+
+
+def knob_flag(knob: Knob) -> str:
+    return knob.param.flag or "--" + "-".join(filter(None, (knob.section, knob.name))).replace("_", "-")
+
+
+def _dest(knob: Knob) -> str:
+    return f"recipe__{knob.section}__{knob.name}"
+
+
+def _argument(knob: Knob, section: SectionForm) -> dict:
+    """How argparse reads the knob; the recipe, not argparse, checks ranges, so both spell errors the same way."""
+    param = knob.param
+    notes = [param.bounds_text(knob.name)] if param.low is not None or param.high is not None else []
+    if param.selects:
+        notes.append(f"also sets {section.selector.name} {param.selects}")
+    if knob is section.selector and section.aliases:
+        notes.append(", ".join(f"{short} = {value}" for short, value in section.aliases.items()))
+    if knob.default not in (None, [], ()) and knob is not section.selector:
+        notes.append(f"default {json.dumps(knob.default)}")
+    text = param.help + (f" ({'; '.join(notes)})" if notes else "")
+    if param.kind == "choice" and knob is section.selector and section.aliases:
+        return {"help": text, "choices": param.choices, "type": lambda value: section.aliases.get(value, value)}
+    if param.kind == "choice":
+        return {"help": text, "choices": param.choices}
+    if param.kind == "boolean":
+        return {"help": text, "action": argparse.BooleanOptionalAction}
+    if param.kind in ("number", "integer"):
+        return {"help": text, "type": float if param.kind == "number" else int,
+                "metavar": "N" if param.kind == "integer" else "X"}
+    if param.kind == "names":
+        return {"help": text, "type": _name_list, "metavar": "NAME[,NAME...]"}
+    return {"help": text, "metavar": "PATH"}
+
+
+def _name_list(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def recipe_from_args(args: argparse.Namespace) -> Recipe:
     """The recipe file (or defaults) with the command-line options laid over it, validated as a whole."""
     data = (Recipe.load(args.recipe) if args.recipe else Recipe()).to_dict()
-    overrides = {
-        ("pruning", "method"): args.prune, ("pruning", "ratio"): args.prune_ratio,
-        ("pruning", "importance"): args.prune_importance,
-        ("low_rank", "method"): "rank_ratio" if args.low_rank is not None else None,
-        ("low_rank", "rank_ratio"): args.low_rank,
-        ("quantization", "method"): QUANTIZE_CHOICES.get(args.quantize),
-        ("quantization", "per_channel"): True if args.per_channel else None,
-        ("quantization", "calibration_method"): args.calibration_method,
-        ("calibration", "source"): args.calibration, ("calibration", "samples"): args.calibration_samples,
-        ("budget", "min_cosine"): args.budget_cosine, ("budget", "max_top1_disagreement"): args.budget_top1_disagreement,
-        ("budget", "max_relative_error"): args.budget_relative_error, ("graph", "level"): args.graph_level,
-    }
-    for (section, name), value in overrides.items():
-        if value is not None:
-            data[section][name] = value
+    for section in RECIPE_SECTIONS:
+        values = data[section.name] if section.name else data
+        for knob in section.all_knobs:
+            value = getattr(args, _dest(knob))
+            if value is None:
+                continue
+            values[knob.name] = value
+            if knob.param.selects:
+                values[section.selector.name] = knob.param.selects
     return Recipe.from_dict(data)
 
 
@@ -87,10 +107,10 @@ def _optimize(args: argparse.Namespace) -> int:
     )
     if not args.json:
         _, _, plan = usecases.plan_optimization_for(request)
-        print_out(console.plan_text(plan) + "\n")
+        print_out(plan_text(plan) + "\n")
     with cancel_on_interrupt() as cancel:
         report = usecases.optimize_model(request, cancel=cancel, progress=None if args.json else progress_bar())
-    print_out(json.dumps(report.to_dict(), indent=2, default=str) if args.json else console.optimize_text(report))
+    print_out(json.dumps(report.to_dict(), indent=2, default=str) if args.json else optimize_text(report))
     if report.result.status != "completed":
         violations = "; ".join(report.result.fidelity.budget.violations) if report.result.fidelity.budget else ""
         sys.stderr.write(f"{PROG}: error: the optimized model misses the accuracy budget ({violations}); nothing written\n")

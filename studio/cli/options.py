@@ -1,4 +1,5 @@
-"""What every CLI command shares: output, progress, Ctrl+C as cooperative cancel, input options, error lines."""
+"""What every CLI command shares: output, progress, Ctrl+C as cooperative cancel, the option groups for inputs and
+trusting pickles, and error lines."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from engine.errors import InputError
@@ -21,7 +23,6 @@ PROG = "autoglm-studio"
 class OneLineErrorParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not argparse's usage block
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
 
 
 def print_out(text: str) -> None:
@@ -66,18 +67,32 @@ def db_url(args: argparse.Namespace) -> str | None:
     return getattr(args, "db", None)
 
 
-def add_input_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch", type=int, metavar="N", help="size of the batch dimension")
+def add_trust_pickle_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trust-pickle", action="store_true", help="allow unpickling a torch.save file (runs its code)")
+
+
+def add_shape_options(parser: argparse.ArgumentParser) -> None:
+    """--shape, --dim and --inputs: the model's input shapes, or real inputs, for every command that runs it."""
     parser.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS", help="an input's full shape, e.g. input_ids=1x128")
     parser.add_argument("--dim", action="append", default=[], metavar="NAME=N", help="a symbolic dim's size, e.g. sequence=256")
     parser.add_argument("--inputs", metavar="FILE.npz", help="real inputs: an .npz whose keys are the input names")
+
+
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    """The shape options, with one batch size and the synthetic inputs' seed."""
+    parser.add_argument("--batch", type=int, metavar="N", help="size of the batch dimension")
+    add_shape_options(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed for synthetic inputs (default 0)")
 
 
+def shape_request(args: argparse.Namespace) -> InputRequest:
+    """The inputs given by the shape options (add_shape_options)."""
+    return InputRequest(shapes=parse_shape_options(args.shape), dims=parse_dim_options(args.dim),
+                        npz=Path(args.inputs) if args.inputs else None)
+
+
 def input_request(args: argparse.Namespace) -> InputRequest:
+    """The inputs given by the input options (add_input_options)."""
     if args.batch is not None and args.batch < 1:
         raise InputError(f"--batch must be at least 1, got {args.batch}")
-    return InputRequest(shapes=parse_shape_options(args.shape), dims=parse_dim_options(args.dim), batch=args.batch,
-                        npz=Path(args.inputs) if args.inputs else None, seed=args.seed)
-
-
+    return replace(shape_request(args), batch=args.batch, seed=args.seed)

@@ -7,7 +7,7 @@ import json
 import sys
 
 from engine.errors import InputError
-from engine.profiling.report import comparison_text, profile_text
+from engine.profiling.report import comparison_text
 from studio.cli.bench import add_bench_options, bench_request
 from studio.cli.options import (
     EXIT_USAGE,
@@ -18,12 +18,8 @@ from studio.cli.options import (
     print_out,
     progress_bar,
 )
-from studio.present.numbers import number
-from studio.usecases.profiles import (
-    ProfileReport,
-    compare_run_profiles,
-    profile_model,
-)
+from studio.present.profiles import profile_report_text
+from studio.usecases.profiles import compare_run_profiles, profile_model
 
 
 def add_profile_commands(commands, common: argparse.ArgumentParser) -> None:
@@ -53,7 +49,7 @@ def _profile(args: argparse.Namespace) -> int:
     request = bench_request(args)
     with cancel_on_interrupt() as cancel:
         report = profile_model(request, cancel=cancel, progress=None if args.json else progress_bar(),
-                                  iterations=args.profile_iterations)
+                               iterations=args.profile_iterations)
     print_out(json.dumps(report.to_dict(), indent=2) if args.json else profile_report_text(report, args.top))
     if report.profile is not None and report.profile.placement.fallback:
         sys.stderr.write(f"{PROG}: warning: {report.profile.placement.message()}\n")
@@ -62,21 +58,6 @@ def _profile(args: argparse.Namespace) -> int:
                          f"{report.bench.save_error}\n")
         return EXIT_USAGE
     return 130 if report.profile is None else 0
-
-
-def profile_report_text(report: ProfileReport, top: int = 15) -> str:
-    bench = report.bench
-    stats = bench.result.stats
-    where = f"saved as run {bench.run_id}" if bench.run_id else "not saved"
-    lines = [f"timed run ({where}): {stats.count} iterations, p50 {number(stats.percentiles_ms['p50'], '.3f', '-')} ms, "
-             f"{number(stats.throughput_per_s, '.1f', '-')} items/s"]
-    if report.profile is None:
-        return "\n".join(lines + [f"the timed run was {bench.result.status}: no profile was taken"])
-    overhead = report.to_dict()["profiling_overhead"]
-    lines.append(f"profiled run (separate, timing perturbed): median {number(overhead['profiled_median_ms'], '.3f', '-')} "
-                 f"ms per inference, {number(overhead['ratio'], '.2f', '-')}x the timed median; "
-                 + ("profile stored with the run" if report.stored else "profile not stored"))
-    return "\n".join([*lines, "", profile_text(report.profile, top=top)])
 
 
 def _profiles_compare(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from storage import RUN_STATUSES, RunFilter
 from studio import usecases
 from studio.cli.options import OneLineErrorParser, db_url, print_out
-from studio.present import console
+from studio.present.runs import comparison_text, run_text, runs_text
 
 
 def add_runs_commands(commands, common: argparse.ArgumentParser) -> None:
@@ -70,7 +70,7 @@ def _runs_list(args: argparse.Namespace) -> int:
     if args.json:
         print_out(json.dumps({"total": page.total, "offset": args.offset, "runs": [r.to_dict() for r in page.runs]}, indent=2))
     else:
-        print_out(console.runs_text(page, args.offset))
+        print_out(runs_text(page, args.offset))
     return 0
 
 
@@ -79,13 +79,13 @@ def _runs_show(args: argparse.Namespace) -> int:
     if args.json:
         print_out(json.dumps({**data.record.to_dict(), "latency_samples": int(data.latency.latencies_ns.size)}, indent=2))
     else:
-        print_out(console.run_text(data))
+        print_out(run_text(data))
     return 0
 
 
 def _runs_compare(args: argparse.Namespace) -> int:
     comparison = usecases.compare_runs(db_url(args), args.run_ids)
-    print_out(json.dumps(comparison.to_dict(), indent=2) if args.json else console.comparison_text(comparison))
+    print_out(json.dumps(comparison.to_dict(), indent=2) if args.json else comparison_text(comparison))
     return 0
 
 
@@ -105,5 +105,3 @@ def _db_move_aside(args: argparse.Namespace) -> int:
     moved = usecases.move_store_aside(db_url(args))
     print_out(f"the damaged database was moved to {moved}; a new one is created on next use")
     return 0
-
-

@@ -6,34 +6,26 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from engine.backends import BACKEND_NAMES
 from engine.errors import InputError
 from engine.measure.adaptive_stopping import StoppingRule
-from engine.model.inputs import InputRequest, parse_dim_options, parse_shape_options
-from engine.sweep.analysis import grid_text
 from profilers.sampler import DEFAULT_HZ
 from studio.cli.options import (
     EXIT_USAGE,
     PROG,
+    add_shape_options,
+    add_trust_pickle_option,
     cancel_on_interrupt,
     db_url,
     print_out,
     progress_bar,
+    shape_request,
 )
-from studio.present import console
-from studio.present.numbers import number
-from studio.usecases.sweeps import (
-    SweepReport,
-    SweepRequest,
-    parse_list,
-    sweep_model,
-    thread_count,
-)
+from studio.present.sweeps import sweep_text
+from studio.usecases.sweeps import SweepRequest, parse_list, sweep_model, thread_count
 
 PERCENTILES = ("p50", "p90", "p95", "p99")
-MARKS = {"chosen": "*", "efficient": "e", "frontier": "^"}
 
 
 def _list_of(convert: Callable[[str], object], what: str) -> Callable[[str], tuple]:
@@ -47,7 +39,6 @@ def _list_of(convert: Callable[[str], object], what: str) -> Callable[[str], tup
 
 
 def add_sweep_commands(commands, common: argparse.ArgumentParser) -> None:
-
     sweep = commands.add_parser("sweep", parents=[common],
                                 help="measure a batch × threads × provider × recipe grid; frontier and best points")
     sweep.add_argument("model", help="model file, or a factory given as path/to/file.py:function")
@@ -71,14 +62,12 @@ def add_sweep_commands(commands, common: argparse.ArgumentParser) -> None:
                             "minimums only)")
     sweep.add_argument("--backend", choices=BACKEND_NAMES,
                        help="runtime of the original model (default: the format's)")
-    sweep.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS", help="an input's full shape")
-    sweep.add_argument("--dim", action="append", default=[], metavar="NAME=N", help="a symbolic dim's size")
-    sweep.add_argument("--inputs", metavar="FILE.npz", help="real inputs: an .npz whose keys are the input names")
+    add_shape_options(sweep)
     sweep.add_argument("--telemetry-hz", type=float, default=DEFAULT_HZ, metavar="N",
                        help=f"telemetry rate per point, for energy (default {DEFAULT_HZ:g}; 0 turns it off)")
     sweep.add_argument("--resume", type=int, metavar="ID", help="measure the points of sweep ID not done yet")
     sweep.add_argument("--notes", default="", help="free text kept with the sweep")
-    sweep.add_argument("--trust-pickle", action="store_true", help="allow unpickling a torch.save file (runs its code)")
+    add_trust_pickle_option(sweep)
     sweep.add_argument("--json", action="store_true", help="print one JSON object")
     sweep.set_defaults(handler=_sweep)
 
@@ -94,8 +83,7 @@ def sweep_request(args: argparse.Namespace) -> SweepRequest:
     if "max_duration_s" in given and "min_duration_s" not in given:  # a short cap lowers the minimum with it
         given["min_duration_s"] = min(StoppingRule().min_duration_s, given["max_duration_s"])
     stopping = StoppingRule(**given) if given else None
-    inputs = InputRequest(shapes=parse_shape_options(args.shape), dims=parse_dim_options(args.dim),
-                          npz=Path(args.inputs) if args.inputs else None)  # seeded with the sweep's seed
+    inputs = shape_request(args)  # seeded with the sweep's seed
     return SweepRequest(model=args.model, batches=args.batch, threads=args.threads, providers=args.providers,
                         recipes=args.recipes, seed=args.seed, stopping=stopping, latency_limit_ms=args.latency_limit_ms,
                         percentile=args.latency_percentile, backend=args.backend, inputs=inputs,
@@ -117,69 +105,3 @@ def _sweep(args: argparse.Namespace) -> int:
                          f"{report.summaries[0].error}\n")
         return EXIT_USAGE
     return 0
-
-
-def sweep_text(report: SweepReport) -> str:
-    spec, analysis = report.spec, report.analysis
-    rule = spec.stopping
-    stop = (f"median's {rule.confidence:.0%} CI within ±{rule.ci_half_width:.0%}" if rule.adaptive
-            else "the minimums only")
-    lines = [f"sweep {report.sweep_id} of {report.model.name}: {len(spec.grid.points())} points in a random order "
-             f"(seed {spec.seed}); {len(report.summaries) - len(report.skipped)} measured now, "
-             f"{len(report.skipped)} done earlier",
-             f"each point: {rule.warmup} warm-up, then at least {rule.min_iterations} iterations and "
-             f"{rule.min_duration_s:g} s, until the {stop}, at most {rule.max_duration_s:g} s"]
-    for label, recipe in report.recipes.items():
-        lines.append(f"recipe {label}: " + (recipe["unavailable"] or f"optimized to {recipe['optimized_model']}"
-                                            if recipe["optimized_model"] or recipe["unavailable"]
-                                            else "not needed: its points were measured earlier"))
-    marks: dict[str, str] = {}
-    for summary in analysis.frontier:
-        marks[summary.key] = MARKS["frontier"]
-    for choice, mark in ((analysis.most_efficient, MARKS["efficient"]), (analysis.fastest, MARKS["chosen"])):
-        if choice.summary is not None:
-            marks[choice.summary.key] = mark + marks.get(choice.summary.key, "")
-    grid = spec.grid
-    for table in sorted(analysis.tables, key=lambda t: (grid.providers.index(t.provider),
-                                                        grid.recipes.index(t.recipe))):
-        lines += ["", grid_text(table, percentile=spec.percentile, marks=marks)]
-    lines += [f"marks: {MARKS['chosen']} fastest under the limit, {MARKS['efficient']} most items per joule, "
-              f"{MARKS['frontier']} on the frontier", "", _points_table(report)]
-    frontier = " -> ".join(f"{s.point.label()} ({s.latency_ms(spec.percentile):.3f} ms, {s.throughput_per_s:.1f}/s)"
-                           for s in analysis.frontier)
-    limit = f"under {spec.latency_limit_ms:g} ms {spec.percentile}" if spec.latency_limit_ms else "(no latency limit)"
-    lines += ["", f"frontier ({spec.percentile} vs items/s): {frontier or 'no point finished'}",
-              f"fastest {limit}: {_choice_text(report, analysis.fastest)}",
-              f"most energy-efficient: {_choice_text(report, analysis.most_efficient)}"]
-    failures: dict[str, list[str]] = {}
-    for summary in analysis.failed:
-        failures.setdefault(summary.error or "unknown error", []).append(summary.point.label())
-    for error, labels in failures.items():
-        lines.append(f"failed ({len(labels)} point{'s' if len(labels) > 1 else ''}: {'; '.join(labels)}): {error}")
-    return "\n".join(lines)
-
-
-def _choice_text(report: SweepReport, choice) -> str:
-    if choice.summary is None:
-        return choice.reason
-    return f"{choice.summary.point.label()} (run {report.run_ids.get(choice.summary.key)}): {choice.reason}"
-
-
-def _points_table(report: SweepReport) -> str:
-    rows = []
-    for s in report.summaries:
-        p50, p99 = s.latency_ms("p50"), s.latency_ms("p99")
-        spread = "-"
-        if s.median_ci_ms and p50:
-            spread = f"±{max(p50 - s.median_ci_ms[0], s.median_ci_ms[1] - p50) / p50:.1%}"
-        rows.append((s.point.label(), s.status, s.samples, number(p50, ".3f", "-"), number(p99, ".3f", "-"),
-                     number(s.throughput_per_s, ".1f", "-"), spread,
-                     "converged" if s.converged else ("time cap" if s.status == "completed" else "-"),
-                     number(s.items_per_joule, ".1f", "-"), report.run_ids.get(s.key, "-")))
-    return console.table(("point", "status", "samples", "p50 ms", "p99 ms", "items/s", "median CI", "stopped by",
-                          "items/J", "run"), rows)
-
-
-def _number(value: float | None, pattern: str) -> str:
-    return "-" if value is None else format(value, pattern)
-

@@ -12,32 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.growable import GrowableColumns
 from engine.measure.samples import SampleBuffer
 
 ROLLING_BLOCK = 100  # latency samples per rolling-percentile point
 THROUGHPUT_BIN_S = 0.5
 RECENT_SAMPLES = 1000  # the "current" p50/p99 tiles look at the last this many samples
 MAX_PLOT_POINTS = 1200  # a min/max pair per two pixel columns of a wide plot: beyond this a curve shows its envelope
-
-
-class GrowingColumns:
-    """Float columns that grow by doubling, so appending is amortised O(1) and reading is a view."""
-
-    def __init__(self, columns: int, capacity: int = 1024):
-        self._data = np.empty((capacity, columns))
-        self.count = 0
-
-    def extend(self, rows: np.ndarray) -> None:
-        needed = self.count + len(rows)
-        if needed > len(self._data):
-            grown = np.empty((max(needed, 2 * len(self._data)), self._data.shape[1]))
-            grown[: self.count] = self._data[: self.count]
-            self._data = grown
-        self._data[self.count:needed] = rows
-        self.count = needed
-
-    def column(self, index: int) -> np.ndarray:
-        return self._data[: self.count, index]
 
 
 @dataclass
@@ -55,47 +36,51 @@ class LatencyView:
 
 
 class LatencyTracker:
-    """Turns a growing SampleBuffer into plot-ready arrays without rescanning old samples."""
+    """Turns a growing SampleBuffer into plot-ready arrays without rescanning old samples.
+
+    The plots draw seconds and milliseconds as floats, so those are kept here, converted once per sample; the
+    views it returns are read-only and never change, whatever the tracker takes in later.
+    """
 
     def __init__(self, batch_size: int = 1, origin_ns: int | None = None):
         self.batch_size = batch_size
         self.origin_ns = origin_ns
-        self._samples = GrowingColumns(2)  # x (s), latency (ms)
-        self._rolling = GrowingColumns(3)  # x (s), p50, p99
+        self._samples = GrowableColumns((np.float64, np.float64))  # x (s), latency (ms)
+        self._rolling = GrowableColumns((np.float64, np.float64, np.float64))  # x (s), p50, p99
         self._bins = np.zeros(0, dtype=np.int64)
 
     def update(self, buffer: SampleBuffer) -> LatencyView:
-        starts_ns, latencies_ns = buffer.snapshot(since=self._samples.count)
+        starts_ns, latencies_ns = buffer.view(len(self._samples))
         if len(starts_ns):
             if self.origin_ns is None:
                 self.origin_ns = int(starts_ns[0])
             x_new = (starts_ns - self.origin_ns) / 1e9
-            self._samples.extend(np.column_stack((x_new, latencies_ns / 1e6)))
+            self._samples.extend(x_new, latencies_ns / 1e6)
             self._add_rolling_blocks()
             self._add_to_bins(x_new)
         return self.view()
 
     def view(self) -> LatencyView:
-        x, ms = self._samples.column(0), self._samples.column(1)
+        x, ms = self._samples.view()
+        rolling_x, rolling_p50, rolling_p99 = self._rolling.view()
         recent = ms[-RECENT_SAMPLES:]
         complete_bins = max(len(self._bins) - 1, 0)  # the last bin is still filling
         rates = self._bins[:complete_bins] * self.batch_size / THROUGHPUT_BIN_S
         p50, p99 = (np.percentile(recent, [50, 99]) if recent.size else (None, None))
         return LatencyView(
-            x, ms, self._rolling.column(0), self._rolling.column(1), self._rolling.column(2),
+            x, ms, rolling_x, rolling_p50, rolling_p99,
             (np.arange(complete_bins) + 1.0) * THROUGHPUT_BIN_S, rates,
             None if p50 is None else float(p50), None if p99 is None else float(p99),
             float(rates[-1]) if rates.size else None,
         )
 
     def _add_rolling_blocks(self) -> None:
-        done = self._rolling.count * ROLLING_BLOCK
-        complete = (self._samples.count - done) // ROLLING_BLOCK
+        done = len(self._rolling) * ROLLING_BLOCK
+        complete = (len(self._samples) - done) // ROLLING_BLOCK
         if complete:
-            blocks = self._samples.column(1)[done:done + complete * ROLLING_BLOCK].reshape(complete, ROLLING_BLOCK)
-            p50, p99 = np.percentile(blocks, [50, 99], axis=1)
-            ends = self._samples.column(0)[done + ROLLING_BLOCK - 1:done + complete * ROLLING_BLOCK:ROLLING_BLOCK]
-            self._rolling.extend(np.column_stack((ends, p50, p99)))
+            x, ms = self._samples.view(done, done + complete * ROLLING_BLOCK)
+            p50, p99 = np.percentile(ms.reshape(complete, ROLLING_BLOCK), [50, 99], axis=1)
+            self._rolling.extend(x[ROLLING_BLOCK - 1::ROLLING_BLOCK], p50, p99)
 
     def _add_to_bins(self, x_new: np.ndarray) -> None:
         counts = np.bincount((x_new / THROUGHPUT_BIN_S).astype(np.int64))

@@ -12,3 +12,26 @@ def number(value: float | None, pattern: str, missing: str = MISSING) -> str:
     """`format(value, pattern)`, or `missing` when there is no value."""
     return missing if value is None else format(value, pattern)
 
+
+def milliseconds(value: float | None) -> str:
+    """A latency with its unit: three decimals below 100 ms, one above, where the last digit still means something."""
+    if value is None:
+        return MISSING
+    return f"{value:.3f} ms" if value < 100 else f"{value:.1f} ms"
+
+
+def per_second(value: float | None) -> str:
+    """A rate (items, tokens or queries per second) without its unit, which the sentence around it names."""
+    return number(value, ",.1f")
+
+
+def byte_size(size: int) -> str:
+    """A size in the largest binary unit that keeps it at or above 1."""
+    if size < 1024:
+        return f"{size} B"
+    value, unit = float(size), "B"
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024:
+            break
+    return f"{value:.2f} {unit}"

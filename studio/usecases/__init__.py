@@ -1,24 +1,16 @@
 """Every use case the CLI and the GUI share, in one place and one naming scheme (verb_object), Qt-free.
 
     from studio import usecases
-    report = usecases.benchmark_model(usecases.BenchRequest(model="model.onnx"), cancel=cancel, progress=progress)
+    outcome = usecases.benchmark_model(usecases.BenchRequest(model="model.onnx"), cancel=cancel, progress=progress)
 
 Long use cases take `cancel` (a threading.Event) and `progress(fraction, message)`; results are typed objects.
+Where a use case can return two kinds, the result is a union (`BenchOutcome = BenchReport | ScenarioReport`)
+that callers tell apart by type.
 """
 
-from studio.usecases.benchmark import (
-    BenchReport,
-    BenchRequest,
-    LiveFeed,
-    ScenarioReport,
-    benchmark_model,
-    list_devices,
-    model_macs,
-    monitor_telemetry,
-    open_model,
-    open_sampler,
-    sample_models,
-)
+from studio.usecases.bench_plan import BenchRequest
+from studio.usecases.bench_reports import BenchOutcome, BenchReport, ScenarioReport
+from studio.usecases.benchmark import LiveFeed, benchmark_model
 from studio.usecases.bundles import (
     ExportRequest,
     export_deployment_bundle,
@@ -27,8 +19,10 @@ from studio.usecases.bundles import (
 from studio.usecases.generation import (
     GenerateReport,
     GenerateRequest,
+    ModelUnderTest,
     benchmark_generation,
 )
+from studio.usecases.models import list_devices, model_macs, open_model, sample_models
 from studio.usecases.optimization import (
     OptimizeReport,
     OptimizeRequest,
@@ -39,6 +33,7 @@ from studio.usecases.optimization import (
 )
 from studio.usecases.profiles import (
     ProfileReport,
+    ProfilingOverhead,
     compare_run_profiles,
     load_run_profile,
     profile_model,
@@ -55,14 +50,23 @@ from studio.usecases.runs import (
     move_store_aside,
     open_store,
 )
-from studio.usecases.sweeps import SweepReport, SweepRequest, sweep_model
+from studio.usecases.sweeps import (
+    SweepRecipe,
+    SweepReport,
+    SweepRequest,
+    parse_list,
+    sweep_model,
+    thread_count,
+)
+from studio.usecases.telemetry import monitor_telemetry, open_sampler
 
 __all__ = [
-    "BenchReport", "BenchRequest", "ComparisonView", "ExportRequest", "GenerateReport", "GenerateRequest", "LiveFeed",
-    "OptimizeReport", "OptimizeRequest", "ProfileReport", "ScenarioReport", "SweepReport", "SweepRequest",
+    "BenchOutcome", "BenchReport", "BenchRequest", "ComparisonView", "ExportRequest", "GenerateReport",
+    "GenerateRequest", "LiveFeed", "ModelUnderTest", "OptimizeReport", "OptimizeRequest", "ProfileReport", "ProfilingOverhead",
+    "ScenarioReport", "SweepRecipe", "SweepReport", "SweepRequest",
     "annotate_run", "benchmark_generation", "benchmark_model", "compare_run_profiles", "compare_runs",
     "compare_with_samples", "default_optimized_path", "delete_run", "export_deployment_bundle", "export_run",
     "list_devices", "list_runs", "load_run", "load_run_profile", "model_macs", "monitor_telemetry", "move_store_aside",
-    "open_model", "open_sampler", "open_store", "optimization_options", "optimize_model", "plan_optimization_for",
-    "profile_model", "sample_models", "sweep_model", "verify_deployment_bundle",
+    "open_model", "open_sampler", "open_store", "optimization_options", "optimize_model", "parse_list",
+    "plan_optimization_for", "profile_model", "sample_models", "sweep_model", "thread_count", "verify_deployment_bundle",
 ]

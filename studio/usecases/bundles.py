@@ -5,17 +5,24 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from core.progress import Progress
 from engine.backends import BackendOptions
-from engine.bundle.export import BundleResult, verify_bundle
+from engine.bundle.export import BundleRequest, BundleResult, export_bundle
+from engine.bundle.verify import VerificationReport, verify_bundle
 from engine.device.discovery import DeviceRunner
 from engine.errors import InputError
-from engine.measure.runner import Progress
 from engine.model.inputs import InputRequest
+from engine.optimize.recipe import Recipe
+from storage import RunData, RunFilter, StorageError
 from studio import __version__
-from studio.reports import html as reports
-from studio.usecases.benchmark import open_model
+from studio.reports.bundle_report import bundle_report_renderer
+from studio.usecases.models import open_model
 from studio.usecases.runs import open_store
+
+if TYPE_CHECKING:  # SQLAlchemy loads when a database is opened, not when the CLI starts
+    from storage import Database
 
 CPU_RUNNER = DeviceRunner("onnxruntime", "CPUExecutionProvider")
 
@@ -26,7 +33,7 @@ class ExportRequest:
     model: str | None = None  # exactly one of model, run_id and artifact_id
     run_id: int | None = None
     artifact_id: int | None = None
-    recipe: object | None = None  # engine.optimize.recipe.Recipe: optimize first, then package
+    recipe: Recipe | None = None  # optimize first, then package
     format: str = "onnx"
     zip: bool = False
     force: bool = False
@@ -38,9 +45,9 @@ class ExportRequest:
 @dataclass
 class _Source:
     path: str
-    run: object | None = None  # storage RunData
-    original_run: object | None = None
-    produced_by: object | None = None  # the Recipe that made an artifact
+    run: RunData | None = None
+    original_run: RunData | None = None
+    produced_by: Recipe | None = None  # the recipe that made an artifact
     fidelity: dict | None = None
     parent: dict | None = None
     artifact_id: int | None = None
@@ -49,8 +56,6 @@ class _Source:
 
 def export_deployment_bundle(request: ExportRequest, *, cancel: threading.Event | None = None,
                              progress: Progress | None = None) -> BundleResult:
-    from engine.bundle.export import BundleRequest, export_bundle
-
     sources = [value for value in (request.model, request.run_id, request.artifact_id) if value is not None]
     if len(sources) != 1:
         raise InputError("export needs exactly one of a model, --run ID or --artifact ID")
@@ -66,9 +71,9 @@ def export_deployment_bundle(request: ExportRequest, *, cancel: threading.Event 
         BundleRequest(model=handle, output=Path(request.output), format=request.format, recipe=request.recipe,
                       produced_by=source.produced_by, fidelity=source.fidelity, original=source.parent,
                       runner=runner, options=options, inputs=request.inputs or _run_inputs(run),
-                      benchmark=reports.run_summary(run) if run else None, tool_version=__version__,
+                      benchmark=run_summary(run) if run else None, tool_version=__version__,
                       zip=request.zip, force=request.force),
-        render_report=reports.bundle_report_renderer(run, original=source.original_run), cancel=cancel,
+        render_report=bundle_report_renderer(run, original=source.original_run), cancel=cancel,
         progress=progress)
     if source.artifact_id is not None:
         with open_store(request.db_url) as db:  # the manifest stands for the bundle: it hashes every other file
@@ -77,15 +82,12 @@ def export_deployment_bundle(request: ExportRequest, *, cancel: threading.Event 
 
 
 def verify_deployment_bundle(path: str, inputs: str | None = None, *, cancel: threading.Event | None = None,
-                 progress: Progress | None = None):
+                             progress: Progress | None = None) -> VerificationReport:
     """verify-bundle: every hash, then predict.py in a clean process giving the studio's exact outputs."""
     return verify_bundle(path, inputs=Path(inputs) if inputs else None, cancel=cancel, progress=progress)
 
 
 def _source(request: ExportRequest) -> _Source:
-    from engine.optimize.recipe import Recipe
-    from storage import StorageError
-
     if request.model is not None:
         return _Source(request.model)
     with open_store(request.db_url) as db:
@@ -93,7 +95,7 @@ def _source(request: ExportRequest) -> _Source:
         artifact_id = request.artifact_id
         if request.run_id is not None:
             source.run = db.runs.load_run(request.run_id, telemetry=True)
-            source.original_run = reports.find_original_run(db, source.run)
+            source.original_run = find_original_run(db, source.run)
             artifact_id = source.run.record.artifact_id
             record = source.run.record
             source.path = record.artifact_path or (record.model.path if record.model else "")
@@ -113,3 +115,35 @@ def _run_inputs(run) -> InputRequest:
     """The shapes the source run measured, so the bundle's sample inputs match its benchmark."""
     shapes = ((run.record.summary or {}).get("inputs") or {}).get("shapes") if run else None
     return InputRequest(shapes={name: tuple(dims) for name, dims in shapes.items()}) if shapes else InputRequest()
+
+
+def run_summary(run: RunData) -> dict:
+    """A stored run as the benchmark summary a bundle's manifest keeps (engine.bundle.manifest.BENCHMARK_FIELDS)."""
+    record, statistics = run.record, run.latency.statistics()
+    summary = record.summary or {}
+    energy = [{"device": f.device, "source": f.source, "joules_per_inference": f.joules_per_inference,
+               "total_joules": f.total_joules, "unavailable_reason": f.unavailable_reason} for f in record.energy]
+    measured = {f.device: f.joules_per_inference for f in record.energy if f.joules_per_inference is not None}
+    return {
+        "run_id": record.id, "status": record.status, "started_at": record.started_at.isoformat(),
+        "device": record.device, "backend": record.backend, "provider": record.provider,
+        "provider_options": record.provider_options, "samples": statistics.count,
+        "batch_size": (summary.get("inputs") or {}).get("batch_size"),
+        "latency_ms": {name: getattr(statistics, name) for name in
+                       ("count", "mean_ms", "std_ms", "min_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")},
+        "unreliable_percentiles": list(statistics.unreliable_percentiles),
+        "throughput_per_s": statistics.throughput_per_s, "cold_start_ms": summary.get("cold_start_ms"),
+        "energy": energy, "energy_per_inference_j": measured or None,  # per device: never summed across meters
+        "environment": record.environment, "host": record.host,
+        "model_sha256": record.model.sha256 if record.model else None,
+    }
+
+
+def find_original_run(db: Database, run: RunData) -> RunData | None:
+    """For a run of an optimized artifact: the newest completed run of its original model on the same device."""
+    record = run.record
+    if record.artifact_id is None or record.model is None:
+        return None
+    page = db.runs.list_runs(RunFilter(model=record.model.sha256, device=record.device, status="completed"), limit=100)
+    original = next((r for r in page.runs if r.artifact_id is None and r.id != record.id), None)
+    return db.runs.load_run(original.id, telemetry=True) if original else None

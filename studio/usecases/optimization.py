@@ -21,7 +21,7 @@ from studio.usecases.runs import open_store
 
 if TYPE_CHECKING:
     from engine.optimize.optimizer import OptimizationResult
-    from engine.optimize.passes.plan import OptimizationPlan
+    from engine.optimize.plan import OptimizationPlan
     from engine.optimize.recipe import Recipe
 
 

@@ -6,15 +6,34 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from core.progress import Progress
 from engine.errors import InputError
-from engine.measure.runner import Progress
 from engine.profiling.layer_profile import LayerProfile, profile_layers
 from engine.profiling.report import ProfileComparison, compare_profiles
-from studio.usecases.benchmark import BenchReport, BenchRequest, benchmark_model
+from studio.usecases.bench_plan import BenchRequest
+from studio.usecases.bench_reports import BenchReport
+from studio.usecases.benchmark import benchmark_timed_loop
 from studio.usecases.runs import open_store
 
 PROFILE_SCHEMA_VERSION = 1
 PROFILE_SHARE = 0.3  # of the progress bar: the profiled run after the timed one
+
+
+@dataclass(frozen=True)
+class ProfilingOverhead:
+    """How much profiling slowed the model: the profiled run's median next to the timed run's."""
+
+    timed_median_ms: float | None
+    profiled_median_ms: float | None
+
+    @property
+    def ratio(self) -> float | None:
+        timed, profiled = self.timed_median_ms, self.profiled_median_ms
+        return profiled / timed if timed and profiled else None
+
+    def to_dict(self) -> dict:
+        return {"timed_median_ms": self.timed_median_ms, "profiled_median_ms": self.profiled_median_ms,
+                "ratio": self.ratio}
 
 
 @dataclass(frozen=True)
@@ -23,17 +42,19 @@ class ProfileReport:
     profile: LayerProfile | None  # the separate profiled run; None when the timed run was stopped first
     stored: bool  # whether the profile was saved with the timed run
 
+    @property
+    def overhead(self) -> ProfilingOverhead:
+        return ProfilingOverhead(self.bench.result.stats.p50_ms,
+                                 self.profile.profiled_run_ms.get("median") if self.profile else None)
+
     def to_dict(self) -> dict:
-        timed = self.bench.result.stats.percentiles_ms.get("p50")
-        profiled = self.profile.profiled_run_ms.get("median") if self.profile else None
         return {"schema_version": PROFILE_SCHEMA_VERSION, "run_id": self.bench.run_id, "profile_stored": self.stored,
                 "bench": self.bench.to_dict(), "profile": self.profile.to_dict() if self.profile else None,
-                "profiling_overhead": {"timed_median_ms": timed, "profiled_median_ms": profiled,
-                                       "ratio": profiled / timed if timed and profiled else None}}
+                "profiling_overhead": self.overhead.to_dict()}
 
 
 def profile_model(request: BenchRequest, cancel: threading.Event | None = None, progress: Progress | None = None,
-                     *, iterations: int = 20) -> ProfileReport:
+                  *, iterations: int = 20) -> ProfileReport:
     """The normal timed benchmark first (saved), then a separate profiled run, because profiling perturbs timing;
     the profile is stored with the timed run."""
     cancel = cancel or threading.Event()
@@ -42,7 +63,7 @@ def profile_model(request: BenchRequest, cancel: threading.Event | None = None, 
         raise InputError(f"profiling needs at least 1 iteration, got {iterations}")
     if request.scenario is not None:
         raise InputError("a profile follows the plain timed loop; leave out --scenario and its options")
-    bench = benchmark_model(request, cancel=cancel, progress=lambda f, m: report(f * (1 - PROFILE_SHARE), m))
+    bench = benchmark_timed_loop(request, cancel=cancel, progress=lambda f, m: report(f * (1 - PROFILE_SHARE), m))
     if bench.result.status != "completed" or cancel.is_set():
         return ProfileReport(bench, None, False)
     profile = profile_layers(bench.runner.backend, bench.model, bench.runner, request.options, bench.inputs,

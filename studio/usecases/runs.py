@@ -1,5 +1,5 @@
 """Use cases on saved runs (list, show, annotate, compare, export, delete): they read only from storage, so they
-work on runs from earlier sessions and other machines. Re-exported by studio.usecases.benchmark."""
+work on runs from earlier sessions and other machines."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 import storage
-from storage import StorageError
+from storage import Comparison, ExportedFile, RunData, RunFilter, RunPage, StorageError
 
-if TYPE_CHECKING:
-    from storage import Comparison, Database, ExportedFile, RunData, RunFilter, RunPage
+if TYPE_CHECKING:  # SQLAlchemy loads when a database is opened, not when the CLI starts
+    from storage import Database
 
 
 def open_store(url: str | None = None) -> Database:

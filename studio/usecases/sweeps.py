@@ -1,10 +1,9 @@
-"""Sweeps and per-layer profiles as use cases: engine.sweep.grid* and engine.profiling.layer_profile joined to telemetry and storage.
+"""A sweep as a use case: engine.sweep's grid and analysis joined to optimization, telemetry and storage.
 
 A sweep point is an ordinary saved run (so History, Compare and export work on it) carrying the sweep's id and
-the point's key; its summary holds the engine's PointSummary, so a resumed sweep analyses the points measured
-in earlier sessions from storage exactly like the ones it measures now. Energy per point comes from the
-telemetry of that point's timed loop and says which counter and device it covers, or why it is unavailable.
-No Qt here: the CLI runs these in the foreground, the GUI on a worker thread.
+the point's key (sweep_points.py); its summary holds the engine's PointSummary, so a resumed sweep analyses the
+points measured in earlier sessions from storage exactly like the ones it measures now. Each recipe is optimized
+once, before its points. No Qt here: the CLI runs this in the foreground, the GUI on a worker thread.
 """
 
 from __future__ import annotations
@@ -14,14 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from core.latency_stats import LatencyStats
 from core.progress import Progress
-from engine.device.discovery import Device
 from engine.errors import EngineError, InputError, OptimizationCancelled
 from engine.measure.adaptive_stopping import StoppingRule
-from engine.measure.samples import SampleBuffer
 from engine.model.handle import ModelHandle
 from engine.model.inputs import InputRequest
+from engine.optimize.recipe import Recipe
 from engine.sweep.analysis import SweepAnalysis, analyze_sweep
 from engine.sweep.grid import (
     ORIGINAL_MODEL,
@@ -31,22 +28,19 @@ from engine.sweep.grid import (
     SweepSpec,
     run_sweep,
 )
-from engine.sweep.points import PointTarget, measure_point, point_target, timed_window
+from engine.sweep.points import point_target
 from profilers.sampler import DEFAULT_HZ
+from storage import SweepStart
 from studio import __version__
-from studio.usecases.benchmark import (
-    BenchPlan,
-    open_model,
-    open_sampler,
-    window_telemetry,
-)
+from studio.usecases.models import open_model
 from studio.usecases.optimization import (
     OptimizeRequest,
     default_optimized_path,
     optimize_model,
 )
-from studio.usecases.recording import RunRecording
+from studio.usecases.recording import model_info
 from studio.usecases.runs import open_store
+from studio.usecases.sweep_points import measure_point_run, record_failed_point
 
 SWEEP_SCHEMA_VERSION = 1
 OPTIMIZE_SHARE = 0.2  # of the progress bar, when recipes must be optimized first
@@ -74,6 +68,20 @@ class SweepRequest:
     trust_pickle: bool = False
 
 
+@dataclass
+class SweepRecipe:
+    """A recipe of the sweep: its file, and once optimized the model it made, or why it cannot be used."""
+
+    path: str
+    optimized_model: str | None = None
+    artifact_id: int | None = None
+    unavailable: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "optimized_model": self.optimized_model, "artifact_id": self.artifact_id,
+                "unavailable": self.unavailable}
+
+
 @dataclass(frozen=True)
 class SweepReport:
     sweep_id: int
@@ -84,14 +92,15 @@ class SweepReport:
     summaries: tuple[PointSummary, ...]  # each point's latest outcome in the seeded order, earlier sessions' too
     run_ids: dict[str, int]  # point key -> the run holding its samples
     skipped: tuple[str, ...]  # keys measured by an earlier session, not re-run
-    recipes: dict[str, dict]  # label -> file, optimized model and, when it could not be used, why
+    recipes: dict[str, SweepRecipe]  # by label
     resumed: bool
 
     def to_dict(self) -> dict:
         """The `sweep --json` document (schema_version 1)."""
         return {"schema_version": SWEEP_SCHEMA_VERSION, "tool_version": __version__, "sweep_id": self.sweep_id,
                 "status": self.status, "resumed": self.resumed, "model": self.model.to_dict(),
-                "spec": self.spec.to_dict(), "recipes": self.recipes, "skipped": list(self.skipped),
+                "spec": self.spec.to_dict(), "recipes": {label: recipe.to_dict() for label, recipe in self.recipes.items()},
+                "skipped": list(self.skipped),
                 "points": [{**s.to_dict(), "run_id": self.run_ids.get(s.key)} for s in self.summaries],
                 "analysis": self.analysis.to_dict()}
 
@@ -113,7 +122,7 @@ def thread_count(text: str) -> int | None:
 
 
 def sweep_model(request: SweepRequest, cancel: threading.Event | None = None, progress: Progress | None = None,
-                       on_point: Callable[[PointSummary, int | None], None] | None = None) -> SweepReport:
+                on_point: Callable[[PointSummary, int | None], None] | None = None) -> SweepReport:
     """Creates (or resumes) the sweep record, optimizes its recipes once, measures each pending point as a saved
     run, then stores the analysis. `on_point(summary, run_id)` is called from this thread after each point."""
     cancel = cancel or threading.Event()
@@ -142,9 +151,6 @@ class _Setup:
 
 
 def _new_sweep(db, request: SweepRequest, handle: ModelHandle) -> _Setup:
-    from engine.optimize.recipe import Recipe
-    from storage import SweepStart
-
     recipe_files: dict[str, str] = {}
     for path in request.recipes or ():
         label = Path(path).name
@@ -159,7 +165,7 @@ def _new_sweep(db, request: SweepRequest, handle: ModelHandle) -> _Setup:
     inputs = replace(request.inputs, seed=spec.seed)
     settings = {"spec": spec.to_dict(), "model": str(handle.path), "recipes": recipe_files,
                 "backend": request.backend, "inputs": _inputs_dict(inputs)}
-    model_id = db.catalog.register_model(_model_info(handle))
+    model_id = db.catalog.register_model(model_info(handle))
     record = db.sweeps.create_sweep(SweepStart(settings=settings, seed=spec.seed, model_id=model_id,
                                                notes=request.notes))
     return _Setup(record.id, spec, recipe_files, inputs, request.backend, {})
@@ -202,18 +208,18 @@ def _measure_sweep(db, request: SweepRequest, handle: ModelHandle, setup: _Setup
     stopping = setup.spec.stopping
 
     def measure(point: SweepPoint, point_cancel: threading.Event, point_progress: Progress) -> PointSummary:
-        reason = recipes.get(point.recipe, {}).get("unavailable")
+        recipe = recipes.get(point.recipe)  # None for the original model
         try:
-            if reason:
-                raise InputError(reason)
+            if recipe is not None and recipe.unavailable:
+                raise InputError(recipe.unavailable)
             target = point_target(point, models, backend=setup.backend if point.recipe is None else None,
                                   inputs=setup.inputs)
         except EngineError as error:  # the point is stored as a failed run, then the sweep goes on
-            run_ids[point.key] = _record_failed_point(db, setup, point, models.get(point.recipe, handle), str(error))
+            run_ids[point.key] = record_failed_point(db, setup.sweep_id, setup.backend, point,
+                                                     models.get(point.recipe, handle), str(error))
             raise
-        artifact_id = recipes.get(point.recipe, {}).get("artifact_id")
-        return _measure_point_run(db, setup, target, stopping, request.telemetry_hz, point_cancel, point_progress,
-                                  run_ids, artifact_id)
+        return measure_point_run(db, setup.sweep_id, target, stopping, request.telemetry_hz, point_cancel,
+                                 point_progress, run_ids, recipe.artifact_id if recipe is not None else None)
 
     def measured(summary: PointSummary) -> None:
         if on_point is not None:
@@ -233,13 +239,10 @@ def _measure_sweep(db, request: SweepRequest, handle: ModelHandle, setup: _Setup
 
 
 def _optimized_models(request: SweepRequest, handle: ModelHandle, setup: _Setup, pending: set, cancel, report
-                      ) -> tuple[dict[str | None, ModelHandle], dict[str, dict]]:
+                      ) -> tuple[dict[str | None, ModelHandle], dict[str, SweepRecipe]]:
     """Each recipe with points still to measure, optimized once; a recipe that cannot be used says why."""
-    from engine.optimize.recipe import Recipe
-
     models: dict[str | None, ModelHandle] = {ORIGINAL_MODEL: handle}
-    recipes = {label: {"path": path, "optimized_model": None, "artifact_id": None, "unavailable": None}
-               for label, path in setup.recipe_files.items()}
+    recipes = {label: SweepRecipe(path) for label, path in setup.recipe_files.items()}
     todo = [label for label in setup.recipe_files if label in pending]
     device = next((p for p in setup.spec.grid.providers if not p.endswith("ExecutionProvider")), "cpu")
     for index, label in enumerate(todo):
@@ -255,114 +258,17 @@ def _optimized_models(request: SweepRequest, handle: ModelHandle, setup: _Setup,
         except OptimizationCancelled:
             break
         except EngineError as error:
-            recipes[label]["unavailable"] = f"recipe {label} could not be applied: {error}"
+            recipes[label].unavailable = f"recipe {label} could not be applied: {error}"
             continue
         if optimized.result.output_path is None:
             violations = "; ".join(optimized.result.fidelity.budget.violations) if optimized.result.fidelity.budget \
                 else "the accuracy budget was not met"
-            recipes[label]["unavailable"] = f"recipe {label} missed its accuracy budget ({violations})"
+            recipes[label].unavailable = f"recipe {label} missed its accuracy budget ({violations})"
             continue
         models[label] = open_model(str(optimized.result.output_path))
-        recipes[label].update(optimized_model=str(optimized.result.output_path), artifact_id=optimized.artifact_id)
+        recipes[label].optimized_model = str(optimized.result.output_path)
+        recipes[label].artifact_id = optimized.artifact_id
     return models, recipes
-
-
-def _measure_point_run(db, setup: _Setup, target: PointTarget, stopping: StoppingRule, telemetry_hz: float | None,
-                       cancel: threading.Event, progress: Progress, run_ids: dict[str, int],
-                       artifact_id: int | None = None) -> PointSummary:
-    """One point as a saved run (its id goes to `run_ids` at once, so a failure names its run too): samples stream
-    to storage as taken, and telemetry covers the timed loop."""
-    samples = SampleBuffer()
-    point = target.point
-    plan = BenchPlan(target.handle, target.backend, target.device, target.runner, target.inputs)
-    settings = {**target.options.to_dict(), "batch": point.batch, "stopping": stopping.to_dict(),
-                "recipe": point.recipe or "original", "telemetry_hz": telemetry_hz}
-    recording = RunRecording.start_bench(db, plan, settings, samples, tags=_tags(setup), notes=point.label(),
-                                         sweep_id=setup.sweep_id, sweep_point=point.key, artifact_id=artifact_id)
-    run_ids[point.key] = recording.run_id
-    sampler = None
-    try:
-        sampler = open_sampler(telemetry_hz) if telemetry_hz else None
-        if sampler is not None:
-            sampler.subscribe(recording.on_telemetry)
-            sampler.start()
-        measurement = measure_point(target, stopping, cancel=cancel, progress=progress, samples=samples)
-        telemetry = None
-        if sampler is not None:
-            start, end, starts = timed_window(measurement)
-            telemetry = window_telemetry(sampler, start, end, inferences=measurement.summary.samples,
-                                                 items=measurement.summary.items, latency_starts_ns=starts)
-    except Exception as error:  # recorded as the run's failure, then raised on unchanged
-        recording.finish("failed", error=str(error) if isinstance(error, EngineError)
-                         else f"{type(error).__name__}: {error}")
-        raise
-    finally:
-        if sampler is not None:
-            sampler.close()
-    summary = measurement.summary.with_energy(*point_energy(telemetry, target.device, telemetry_hz))
-    run = measurement.run
-    stats = LatencyStats.of(run.latencies_ns, wall_ns=run.loop_end_ns - run.loop_start_ns,
-                           items=run.latencies_ns.size * measurement.batch_size)
-    recording.finish(summary.status, telemetry=telemetry, summary={
-        "status": summary.status, "settings": settings, "inputs": target.inputs.to_dict(),
-        "cold_start_ms": measurement.cold_start_ms, "latency_ms": stats.latency_dict(),
-        "unreliable_percentiles": list(stats.unreliable_percentiles), "throughput_per_s": stats.throughput_per_s,
-        "samples": stats.count, "session": measurement.session, "point": summary.to_dict()})
-    return summary
-
-
-def point_energy(telemetry: dict | None, device: Device, telemetry_hz: float | None
-                 ) -> tuple[float | None, str | None, str | None]:
-    """(joules, source, None) from the counters covering the point's device, else (None, None, why not).
-
-    A CPU point counts the RAPL package zones (the whole package: other processes' work is included); a GPU
-    point its NVML device. Other devices have no energy counter the studio reads.
-    """
-    if telemetry is None:
-        return None, None, ("telemetry was off for this sweep" if not telemetry_hz
-                            else "nothing was timed, so no energy was measured")
-    devices = telemetry["devices"]
-    if device.kind == "cpu":
-        names = sorted(name for name in devices if name.startswith("rapl:package") and name.count(":") == 1)
-        family = "rapl"
-    elif device.kind == "gpu":
-        names = [f"gpu{device.id.partition(':')[2] or 0}"]
-        family = "gpu"
-    else:
-        return None, None, f"no energy counter covers {device.id} ({device.kind})"
-    figures = [devices[name] for name in names if name in devices]
-    if figures and all(figure["energy_j"] is not None for figure in figures):
-        source = ", ".join(f"{f['device']} {f['energy_method']} ({f['energy_covers'] or f['energy_metric']})"
-                           for f in figures)
-        return sum(figure["energy_j"] for figure in figures), source, None
-    reasons = [figure["unavailable"].get("energy_j") for figure in figures if figure["energy_j"] is None]
-    reasons += [item["reason"] for item in telemetry["unavailable"]
-                if item["device"].startswith(family) and item["name"] in ("energy", "*")]
-    reasons = [reason for reason in dict.fromkeys(reasons) if reason]
-    return None, None, "; ".join(reasons) or f"no energy counter covers {device.id}"
-
-
-def _record_failed_point(db, setup: _Setup, point: SweepPoint, handle: ModelHandle, error: str) -> int:
-    """A point that could not even start (no such provider, a batch the model refuses) still leaves a run."""
-    run = {"device": point.provider, "backend": setup.backend or handle.format.default_backend,
-           "settings": {"batch": point.batch, "threads": point.threads, "recipe": point.recipe or "original"},
-           "tags": _tags(setup), "notes": point.label(), "sweep_id": setup.sweep_id, "sweep_point": point.key}
-    recording = RunRecording.start(db, _model_info(handle), run, None)
-    return recording.finish("failed", error=error, summary={"point": PointSummary(point, "failed",
-                                                                                  error=error).to_dict()}).id
-
-
-def _tags(setup: _Setup) -> tuple[str, ...]:
-    """History filters by tag: every point of sweep 7 carries "sweep-7"."""
-    return ("sweep", f"sweep-{setup.sweep_id}")
-
-
-def _model_info(handle: ModelHandle):
-    from storage import ModelInfo
-
-    return ModelInfo(path=str(handle.path), sha256=handle.sha256, format=handle.format.value,
-                     size_bytes=handle.size_bytes, io_signature={"inputs": [s.to_dict() for s in handle.inputs],
-                                                                 "outputs": [s.to_dict() for s in handle.outputs]})
 
 
 def _inputs_dict(inputs: InputRequest) -> dict:

@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 
 from profilers import metrics
-from profilers.energy import (EnergyMethod, counter_energy, counter_power, integrate_power,
-                              measure_idle_baseline)
+from profilers.energy import (
+    EnergyMethod,
+    counter_energy,
+    counter_power,
+    integrate_power,
+    measure_idle_baseline,
+)
 from profilers.errors import SummaryInputError
 from profilers.metrics import MetricKind, MetricSpec
 from profilers.ring_buffer import MetricSeries

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-from tests.profilers.nvml_fake import ScriptedNvml
 
 from profilers import metrics
 from profilers.discovery import SourceSelection, UnavailableSource, default_sources
@@ -15,9 +14,15 @@ from profilers.errors import DeviceLostError
 from profilers.nvml_library import NvmlLibrary, NvmlUnavailable
 from profilers.nvml_reasons import decode_clock_event_reasons
 from profilers.nvml_recording import record_nvml_calls
-from profilers.nvml_source import POWER_AVERAGED_NOTE, POWER_INSTANT_NOTE, NvmlGpuSource, discover_nvml_sources
+from profilers.nvml_source import (
+    POWER_AVERAGED_NOTE,
+    POWER_INSTANT_NOTE,
+    NvmlGpuSource,
+    discover_nvml_sources,
+)
 from profilers.sampler import TelemetrySampler
 from profilers.source import SourceState
+from tests.profilers.nvml_fake import ScriptedNvml
 
 
 def _open_gpu(fake: ScriptedNvml, index: int):

@@ -7,7 +7,12 @@ import json
 import pytest
 
 from profilers.errors import TelemetryFileError
-from profilers.metrics import MetricKind, MetricSpec, SourceCapabilities, UnavailableMetric
+from profilers.metrics import (
+    MetricKind,
+    MetricSpec,
+    SourceCapabilities,
+    UnavailableMetric,
+)
 from profilers.replay import ReplaySource, TelemetryRecorder
 from profilers.sampler import TelemetrySampler
 from profilers.source import TelemetrySource

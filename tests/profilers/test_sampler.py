@@ -11,7 +11,12 @@ import threading
 import numpy as np
 import pytest
 
-from profilers.errors import SamplerConfigError, SamplerStateError, SourceReadError, TelemetryError
+from profilers.errors import (
+    SamplerConfigError,
+    SamplerStateError,
+    SourceReadError,
+    TelemetryError,
+)
 from profilers.metrics import MetricKind, MetricSpec, SourceCapabilities
 from profilers.ring_buffer import RingBuffer
 from profilers.sampler import TelemetrySampler

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, event, text
 
+from core.growable import GrowableColumns
 from storage import (
     DatabaseCorruptError,
     DatabaseFullError,
@@ -130,13 +131,19 @@ def _hold_write_lock(path: Path) -> sqlite3.Connection:
     return locker
 
 
+@pytest.mark.parametrize("from_benchmark_buffer", [False, True], ids=["appended", "read from the benchmark's buffer"])
 def test_a_locked_database_is_retried_then_reported_and_the_run_saves_once_released(
-        sqlite_path: Path, register_model, run_start):
-    # setup
+        sqlite_path: Path, register_model, run_start, from_benchmark_buffer: bool):
+    # setup: the writer keeps the samples given to it, or reads them from the buffer a benchmark fills
     database = open_database(str(sqlite_path), busy_timeout_s=0.05, lock_attempts=2)
     model = register_model(database)
     writer = database.runs.start_run(run_start(model), flush_interval_s=3600)
-    writer.append_latency(np.arange(500), np.arange(500) + 1)
+    if from_benchmark_buffer:
+        buffer = GrowableColumns((np.int64, np.int64))
+        writer.read_latency_from(buffer, batch_size=2)
+        buffer.extend(np.arange(500), np.arange(500) + 1)
+    else:
+        writer.append_latency(np.arange(500), np.arange(500) + 1, batches=2)
     locker = _hold_write_lock(sqlite_path)
     try:
         # execute
@@ -155,6 +162,8 @@ def test_a_locked_database_is_retried_then_reported_and_the_run_saves_once_relea
     # assert
     assert in_memory.record.status == "completed" and len(in_memory.latency) == 500
     assert loaded.record.status == "completed" and len(loaded.latency) == 500
+    assert in_memory.latency.latencies_ns.tolist() == list(range(1, 501)) and set(in_memory.latency.batches) == {2}
+    assert loaded.latency.timestamps_ns.tolist() == list(range(500)) and set(loaded.latency.batches) == {2}
 
 
 def test_opening_a_locked_database_that_needs_a_write_is_retried_then_reported(sqlite_path: Path, register_model,

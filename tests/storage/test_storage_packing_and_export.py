@@ -13,7 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from storage import ExportError, LatencySamples, RunData, RunRecord, TelemetrySeries, export_run_data, packing
+from storage import (
+    ExportError,
+    LatencySamples,
+    RunData,
+    RunRecord,
+    TelemetrySeries,
+    export_run_data,
+    packing,
+)
 
 
 @pytest.mark.parametrize("values", [

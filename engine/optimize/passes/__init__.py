@@ -1,20 +1,34 @@
-"""Optimization passes: registered classes with typed configs, run in the order DESIGN.md §3 gives.
+"""Optimization passes: each module here may define `OptimizationPass` subclasses, and importing this package
+imports every module, so defining a pass in a new file is all it takes to register it.
 
-Importing this package is cheap: torch, onnxruntime.quantization, torch_pruning
-and onnxconverter_common are imported inside the passes that use them.
+Importing stays cheap: torch, onnxruntime.quantization, torch_pruning and onnxconverter_common are imported
+inside the passes that use them. No module here may import engine.optimize.recipe, which is built from them.
 """
 
+import importlib
+import pkgutil
+
 from engine.optimize.passes.base import (
+    GRAPH,
+    LOW_RANK,
+    PRUNING,
+    QUANTIZATION,
     ModelTraits,
     OnnxArtifact,
     OptimizationPass,
     PassContext,
     PassOutput,
+    PassSection,
+    Stage,
     TorchArtifact,
+    get_pass,
+    registered,
 )
-from engine.optimize.passes.registry import PASS_ORDER, get_pass, register, registered
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
-    "PASS_ORDER", "ModelTraits", "OnnxArtifact", "OptimizationPass", "PassContext", "PassOutput", "TorchArtifact",
-    "get_pass", "register", "registered",
+    "GRAPH", "LOW_RANK", "PRUNING", "QUANTIZATION", "ModelTraits", "OnnxArtifact", "OptimizationPass", "PassContext",
+    "PassOutput", "PassSection", "Stage", "TorchArtifact", "get_pass", "registered",
 ]

@@ -17,17 +17,21 @@ from pathlib import Path
 
 from engine.model.opening import load_model
 from engine.optimize.fidelity import ModelRunner, check_budget, compare_outputs
+from engine.optimize.params import choice, from_device, from_recipe, integer, number
 from engine.optimize.passes import onnx_tools
 from engine.optimize.passes.base import (
+    QUANTIZATION,
     ModelTraits,
     OnnxArtifact,
     OptimizationPass,
     PassContext,
     PassOutput,
+    Stage,
 )
 from engine.optimize.passes.latency import measure_side_by_side
 from engine.optimize.passes.model_inputs import FeedSpecs
 from engine.optimize.passes.quantization import (
+    CalibratedInt8Config,
     DynamicInt8Config,
     StaticInt8Config,
     int8_expectations,
@@ -36,7 +40,6 @@ from engine.optimize.passes.quantization import (
     quantize_static_model,
     quantizer_log_notes,
 )
-from engine.optimize.passes.registry import register
 from engine.optimize.passes.sensitivity import (
     EXCLUDE_ONE_LIMIT,
     excludable_nodes,
@@ -44,30 +47,24 @@ from engine.optimize.passes.sensitivity import (
     qdq_sqnr_ranking,
     weight_sqnr_ranking,
 )
-from engine.optimize.recipe import AccuracyBudget, Recipe
+from engine.optimize.settings import AccuracyBudget
 
 FAMILIES = (("dynamic", False), ("dynamic", True), ("static", False), ("static", True))
 FP32 = "fp32"
 
 
 @dataclass(frozen=True)
-class AutoQuantizationConfig:
-    budget: tuple[tuple[str, float | None], ...]
-    calibration_method: str
-    percentile: float
-    activation_type: str
-    reduce_range: bool
-    calibration_samples: int
-    fidelity_samples: int
-    seconds_per_candidate: float
-    max_fp32_nodes: int
-    sensitivity: str
-    provider: str
-    always_fp32: tuple[str, ...] = ()  # the user's nodes_to_exclude, kept FP32 in every candidate
+class AutoQuantizationConfig(CalibratedInt8Config):
+    """nodes_to_exclude are kept in FP32 in every candidate; the search adds the most sensitive others."""
 
-    @property
-    def accuracy_budget(self) -> AccuracyBudget:
-        return AccuracyBudget(**dict(self.budget))
+    auto_seconds_per_candidate: float = number(2.0, 0.0, 600.0, "seconds each surviving candidate is timed",
+                                               low_open=True)
+    auto_max_fp32_nodes: int = integer(16, 0, 100_000, "the most nodes auto keeps in FP32 per candidate")
+    auto_sensitivity: str = choice("auto", ("auto", "exclude_one", "sqnr"), "how nodes are ranked for FP32 fallback: "
+                                   "exclude_one measures each, sqnr estimates; auto picks by model size")
+    fidelity_samples: int = from_recipe("fidelity_samples")
+    budget: AccuracyBudget = from_recipe("effective_budget")
+    provider: str = from_device("provider")
 
 
 @dataclass
@@ -95,29 +92,23 @@ class _Candidate:
         }
 
 
-@register
 class AutoQuantizationPass(OptimizationPass):
     name = "auto_quantization"
     title = "auto quantization"
+    stage = Stage.QUANTIZE
+    section = QUANTIZATION
+    choices = {"auto": "Auto (measured, within budget)"}
+    requires = ("prepare_onnx",)
     config_type = AutoQuantizationConfig
     accepts = "onnx"
     uses_inputs = True
     uses_device = True
     weight = 6.0
 
-    @classmethod
-    def config_from_recipe(cls, recipe: Recipe, runner) -> AutoQuantizationConfig:
-        q = recipe.quantization
-        budget = tuple(sorted(recipe.effective_budget.to_dict().items()))
-        return AutoQuantizationConfig(budget, q.calibration_method, q.percentile, q.activation_type, q.reduce_range,
-                                      recipe.calibration.samples, recipe.fidelity_samples, q.auto_seconds_per_candidate,
-                                      q.auto_max_fp32_nodes, q.auto_sensitivity, runner.provider,
-                                      tuple(q.nodes_to_exclude))
-
     def expectations(self, config, traits: ModelTraits, runner) -> list[str]:
         notes = [f"tries dynamic and static INT8, per-tensor and per-channel, keeps the most sensitive nodes in FP32 "
-                 f"until {config.accuracy_budget.text()} holds, then times each survivor and FP32 for "
-                 f"{config.seconds_per_candidate:g} s on {config.provider} and keeps the fastest"]
+                 f"until {config.budget.text()} holds, then times each survivor and FP32 for "
+                 f"{config.auto_seconds_per_candidate:g} s on {config.provider} and keeps the fastest"]
         return notes + [n for n in int8_expectations(traits, runner, dynamic=False) if "GPU" in n or "INT8 on" in n]
 
     def run(self, artifact: OnnxArtifact, config: AutoQuantizationConfig, context: PassContext) -> PassOutput:
@@ -131,7 +122,7 @@ class _Search:
     def __init__(self, source: Path, config: AutoQuantizationConfig, context: PassContext):
         self.source, self.config, self.context = source, config, context
         self.work = context.work_dir
-        self.budget = config.accuracy_budget
+        self.budget = config.budget
         self.notes: list[str] = []
         self.count = 0
 
@@ -151,7 +142,8 @@ class _Search:
         for index, (family, per_channel) in enumerate(FAMILIES):
             name = f"{family}_int8_{'per_channel' if per_channel else 'per_tensor'}"
             span = (0.05 + 0.6 * index / len(FAMILIES), 0.05 + 0.6 * (index + 1) / len(FAMILIES))
-            nodes = [n for n in excludable_nodes(model, dynamic=family == "dynamic") if n[0] not in config.always_fp32]
+            nodes = [n for n in excludable_nodes(model, dynamic=family == "dynamic")
+                     if n[0] not in config.nodes_to_exclude]
             ranking, candidate = self._search_family(name, family, per_channel, nodes, span)
             sensitivity[name] = [entry.to_dict() for entry in ranking]
             candidates.append(candidate)
@@ -185,7 +177,7 @@ class _Search:
         progress(low + 0.2 * (high - low), f"{name}: {'meets' if candidate.meets_budget else 'misses'} the budget")
         ranking = self._rank(family, per_channel, nodes, candidate,
                              lambda f, m: progress(low + (0.2 + 0.5 * f) * (high - low), m))
-        limit = min(self.config.max_fp32_nodes, len(ranking) - 1)  # all in FP32 would not be INT8 at all
+        limit = min(self.config.auto_max_fp32_nodes, len(ranking) - 1)  # all in FP32 would not be INT8 at all
         excluded: list[str] = []
         for entry in ranking[:limit]:
             if candidate.meets_budget:
@@ -195,11 +187,11 @@ class _Search:
             progress(low + 0.9 * (high - low), f"{name}: {len(excluded)} node(s) in FP32")
         if not candidate.meets_budget:
             candidate.violations += (f"still misses the budget with {len(excluded)} of {len(nodes)} node(s) in FP32 "
-                                     f"(limit: {self.config.max_fp32_nodes}, and at least one must stay INT8)",)
+                                     f"(limit: {self.config.auto_max_fp32_nodes}, and at least one must stay INT8)",)
         return ranking, candidate
 
     def _rank(self, family: str, per_channel: bool, nodes, full: _Candidate, progress):
-        method = self.config.sensitivity
+        method = self.config.auto_sensitivity
         if method == "auto":
             method = "exclude_one" if len(nodes) <= EXCLUDE_ONE_LIMIT else "sqnr"
         if method == "sqnr" and family == "static":
@@ -219,13 +211,15 @@ class _Search:
         self.count += 1
         path = self.work / f"candidate_{self.count}.onnx"
         config = self.config
-        kept = tuple(dict.fromkeys(config.always_fp32 + excluded))
+        kept = tuple(dict.fromkeys(config.nodes_to_exclude + excluded))
         if family == "dynamic":
-            quantize_dynamic_model(self.prepared, path, DynamicInt8Config(per_channel, config.reduce_range, kept))
+            quantize_dynamic_model(self.prepared, path, DynamicInt8Config(
+                reduce_range=config.reduce_range, nodes_to_exclude=kept, per_channel=per_channel))
         else:
-            static = StaticInt8Config(per_channel, config.reduce_range, config.activation_type,
-                                      config.calibration_method, config.percentile, config.calibration_samples,
-                                      kept)
+            static = StaticInt8Config(
+                reduce_range=config.reduce_range, nodes_to_exclude=kept, per_channel=per_channel,
+                calibration_method=config.calibration_method, percentile=config.percentile,
+                activation_type=config.activation_type, calibration_samples=config.calibration_samples)
             quantize_static_model(self.prepared, path, static, self.samples, self.context.cancel,
                                   lambda f, m: None, calibration_cache=self.calibration_cache)
         outputs = compare_outputs(self.reference, self._outputs(path))
@@ -243,7 +237,7 @@ class _Search:
         handles = {c.name: load_model(c.path) for c in survivors}
         inputs = self.context.inputs.feed(FeedSpecs.of_onnx(self.source))
         latencies = measure_side_by_side(
-            handles, inputs, self.context.runner, seconds_each=self.config.seconds_per_candidate,
+            handles, inputs, self.context.runner, seconds_each=self.config.auto_seconds_per_candidate,
             threads=self.context.threads, cancel=self.context.cancel,
             progress=lambda f, m: self.context.progress(0.65 + 0.34 * f, m),
         )

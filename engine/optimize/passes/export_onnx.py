@@ -24,11 +24,10 @@ from engine.optimize.passes.base import (
     OptimizationPass,
     PassContext,
     PassOutput,
+    Stage,
     TorchArtifact,
 )
-from engine.optimize.passes.registry import register
 from engine.optimize.passes.torch_modules import check_runs
-from engine.optimize.recipe import Recipe
 
 EXPORT_OPSET = 18
 MAX_DYNAMIC_SIZE = 1 << 16
@@ -41,17 +40,13 @@ class ExportConfig:
     dynamic_sequence: bool = True
 
 
-@register
 class ExportOnnxPass(OptimizationPass):
     name = "export_onnx"
     title = "export to ONNX"
+    stage = Stage.EXPORT
     config_type = ExportConfig
     accepts = "torch"
     uses_inputs = True
-
-    @classmethod
-    def config_from_recipe(cls, recipe: Recipe, runner) -> ExportConfig:
-        return ExportConfig()
 
     def expectations(self, config, traits: ModelTraits, runner) -> list[str]:
         return [f"exports with torch.onnx (dynamo, opset {config.opset}), batch and sequence axes dynamic"]

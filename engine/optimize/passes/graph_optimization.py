@@ -12,42 +12,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.errors import OptimizationError, first_line
+from engine.optimize.params import from_device, from_recipe
 from engine.optimize.passes import onnx_tools
 from engine.optimize.passes.base import (
+    GRAPH,
     ModelTraits,
     OnnxArtifact,
     OptimizationPass,
     PassContext,
     PassOutput,
+    Stage,
 )
-from engine.optimize.passes.registry import register
-from engine.optimize.recipe import Recipe
-
-LEVELS = ("basic", "extended", "all")
 
 
 @dataclass(frozen=True)
 class GraphOptimizationConfig:
-    level: str
-    requested_level: str
-    provider: str
+    requested_level: str = from_recipe("graph.level")
+    quantized_later: bool = from_recipe("quantizes")
+    provider: str = from_device("provider")
+
+    @property
+    def level(self) -> str:
+        """The level saved: basic where a quantizer follows, as fused com.microsoft ops cannot be quantized."""
+        return "basic" if self.quantized_later and self.requested_level in ("extended", "all") else self.requested_level
 
 
-@register
 class GraphOptimizationPass(OptimizationPass):
     name = "graph_optimization"
     title = "graph optimization"
+    stage = Stage.GRAPH
+    section = GRAPH
+    choices = {"basic": "Basic", "extended": "Extended", "all": "All (this CPU and provider only)"}
     config_type = GraphOptimizationConfig
     accepts = "onnx"
     uses_device = True  # the saved graph is specific to the execution provider it was optimized for
     weight = 0.3
-
-    @classmethod
-    def config_from_recipe(cls, recipe: Recipe, runner) -> GraphOptimizationConfig:
-        requested = recipe.graph.level
-        quantized_later = recipe.quantization.method != "none"
-        level = "basic" if quantized_later and requested in ("extended", "all") else requested
-        return GraphOptimizationConfig(level, requested, runner.provider)
 
     def expectations(self, config, traits: ModelTraits, runner) -> list[str]:
         notes = ["ONNX Runtime applies these optimizations at load time anyway: the saved file shows the fusions and "

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.optimize.params import from_recipe, names, number
 from engine.optimize.passes.base import (
+    LOW_RANK,
     ModelTraits,
     OptimizationPass,
     PassContext,
     PassOutput,
+    Stage,
     TorchArtifact,
 )
-from engine.optimize.passes.registry import register
 from engine.optimize.passes.torch_modules import (
     check_runs,
     copied,
@@ -25,15 +27,16 @@ from engine.optimize.passes.torch_modules import (
     parameter_count,
     resolve_layers,
 )
-from engine.optimize.recipe import Recipe
 
 
 @dataclass(frozen=True)
 class LowRankConfig:
-    method: str  # "rank_ratio" or "energy"
-    rank_ratio: float
-    energy: float
-    ignored_layers: tuple[str, ...]
+    rank_ratio: float = number(0.5, 0.0, 1.0, "kept rank / full rank, for method rank_ratio", low_open=True,
+                               high_open=True, flag="--low-rank", selects="rank_ratio")
+    energy: float = number(0.9, 0.0, 1.0, "kept share of the squared singular values, for method energy",
+                           low_open=True)
+    ignored_layers: tuple[str, ...] = names("Linear layers left whole; empty: the output layer")
+    method: str = from_recipe("low_rank.method")  # "rank_ratio" or "energy"
 
 
 def break_even_rank(rows: int, columns: int) -> float:
@@ -50,18 +53,15 @@ def chosen_rank(singular_values, config: LowRankConfig) -> int:
     return int((share < config.energy - 1e-12).sum().item()) + 1
 
 
-@register
 class LowRankPass(OptimizationPass):
     name = "low_rank"
     title = "low-rank factorization"
+    stage = Stage.LOW_RANK
+    section = LOW_RANK
+    choices = {"rank_ratio": "Keep a rank ratio", "energy": "Keep an energy share"}
     config_type = LowRankConfig
     accepts = "torch"
     weight = 0.5
-
-    @classmethod
-    def config_from_recipe(cls, recipe: Recipe, runner) -> LowRankConfig:
-        lr = recipe.low_rank
-        return LowRankConfig(lr.method, lr.rank_ratio, lr.energy, tuple(lr.ignored_layers))
 
     def expectations(self, config, traits: ModelTraits, runner) -> list[str]:
         kept = f"rank ratio {config.rank_ratio:g}" if config.method == "rank_ratio" else f"{config.energy:.0%} energy"

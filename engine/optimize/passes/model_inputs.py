@@ -22,7 +22,7 @@ from engine.model.inputs import InputRequest, PreparedInputs, prepare_inputs
 from engine.model.opening import load_model
 from engine.model.tensors import TensorSpec
 from engine.optimize.passes.calibration import load_calibration_samples
-from engine.optimize.recipe import CalibrationSettings
+from engine.optimize.settings import CalibrationSettings
 
 CALIBRATION_SEED_OFFSET = 1_000_000
 

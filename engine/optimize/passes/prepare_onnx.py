@@ -16,9 +16,8 @@ from engine.optimize.passes.base import (
     OptimizationPass,
     PassContext,
     PassOutput,
+    Stage,
 )
-from engine.optimize.passes.registry import register
-from engine.optimize.recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -27,17 +26,13 @@ class PrepareOnnxConfig:
     fold_constant_weights: bool = True
 
 
-@register
 class PrepareOnnxPass(OptimizationPass):
     name = "prepare_onnx"
     title = "ONNX clean-up"
+    stage = Stage.CLEAN_UP
     config_type = PrepareOnnxConfig
     accepts = "onnx"
     weight = 0.2
-
-    @classmethod
-    def config_from_recipe(cls, recipe: Recipe, runner) -> PrepareOnnxConfig:
-        return PrepareOnnxConfig()
 
     def run(self, artifact: OnnxArtifact, config: PrepareOnnxConfig, context: PassContext) -> PassOutput:
         model = onnx_tools.load(artifact.path)

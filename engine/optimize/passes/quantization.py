@@ -19,46 +19,67 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import OptimizationCancelled, OptimizationError, first_line
+from engine.optimize.params import boolean, choice, from_recipe, names, number
 from engine.optimize.passes import onnx_tools
 from engine.optimize.passes.base import (
+    QUANTIZATION,
     ModelTraits,
     OnnxArtifact,
     OptimizationPass,
     PassContext,
     PassOutput,
+    Stage,
 )
 from engine.optimize.passes.calibration import calibration_reader
 from engine.optimize.passes.model_inputs import FeedSpecs
-from engine.optimize.passes.registry import register
-from engine.optimize.recipe import Recipe
 
 QUANTIZED_OP_MARKERS = ("Integer", "QLinear", "QuantizeLinear", "DynamicQuantize", "QGemm", "QAttention")
 GPU_PROVIDERS = ("CUDAExecutionProvider", "ROCMExecutionProvider", "DmlExecutionProvider")
 SYMBOLIC_LEFTOVER = "sym_shape_infer_temp.onnx"  # written to the working directory by ONNX Runtime on failure
 
 
-@dataclass(frozen=True)
-class DynamicInt8Config:
-    per_channel: bool
-    reduce_range: bool
-    nodes_to_exclude: tuple[str, ...]
+def _per_channel():
+    return boolean(False, "per-channel INT8 weights (one scale per output channel)", flag="--per-channel")
 
 
 @dataclass(frozen=True)
-class StaticInt8Config:
-    per_channel: bool
-    reduce_range: bool
-    activation_type: str
-    calibration_method: str
-    percentile: float
-    calibration_samples: int
-    nodes_to_exclude: tuple[str, ...]
+class Int8Config:
+    """The knobs every INT8 pass reads."""
+
+    reduce_range: bool = boolean(False, "7-bit weights: helps accuracy on CPUs without VNNI")
+    nodes_to_exclude: tuple[str, ...] = names("nodes kept in FP32")
+
+
+@dataclass(frozen=True)
+class DynamicInt8Config(Int8Config):
+    per_channel: bool = _per_channel()
+    op_types_to_quantize: tuple[str, ...] = names("op types to quantize, e.g. MatMul to keep Conv in FP32; "
+                                                  "empty: every type ONNX Runtime can")
+
+
+@dataclass(frozen=True)
+class CalibratedInt8Config(Int8Config):
+    """The knobs of the INT8 passes that calibrate activations on data (static and auto)."""
+
+    calibration_method: str = choice("minmax", ("minmax", "entropy", "percentile"),
+                                     "how activation ranges are chosen from the calibration data",
+                                     flag="--calibration-method")
+    percentile: float = number(99.999, 90.0, 100.0, "the percentile kept, for calibration method percentile",
+                               low_open=True)
+    activation_type: str = choice("uint8", ("uint8", "int8"), "the integer type of quantized activations")
+    calibration_samples: int = from_recipe("calibration.samples")
+
+
+@dataclass(frozen=True)
+class StaticInt8Config(CalibratedInt8Config):
+    per_channel: bool = _per_channel()
 
 
 @dataclass(frozen=True)
 class Fp16Config:
-    keep_io_types: bool
-    op_block_list: tuple[str, ...] | None
+    keep_io_types: bool = boolean(True, "model inputs and outputs stay float32")
+    op_block_list: tuple[str, ...] | None = names("op types kept in FP32; empty: onnxconverter-common's default list",
+                                                  optional=True)
 
 
 @contextlib.contextmanager
@@ -144,7 +165,8 @@ def quantize_dynamic_model(source: Path, target: Path, config: DynamicInt8Config
 
     try:
         quantize_dynamic(str(source), str(target), per_channel=config.per_channel, reduce_range=config.reduce_range,
-                         weight_type=QuantType.QInt8, nodes_to_exclude=list(config.nodes_to_exclude))
+                         weight_type=QuantType.QInt8, nodes_to_exclude=list(config.nodes_to_exclude),
+                         op_types_to_quantize=list(config.op_types_to_quantize))
     except (RuntimeError, ValueError, KeyError, AssertionError, *ort_errors()) as error:
         raise OptimizationError(f"dynamic quantization failed: {first_line(error)}") from error
 
@@ -203,17 +225,15 @@ def int8_expectations(traits: ModelTraits, runner, *, dynamic: bool) -> list[str
     return notes
 
 
-@register
 class DynamicInt8Pass(OptimizationPass):
     name = "dynamic_int8"
     title = "dynamic INT8 quantization"
+    stage = Stage.QUANTIZE
+    section = QUANTIZATION
+    choices = {"dynamic_int8": "Dynamic INT8"}
+    requires = ("prepare_onnx",)
     config_type = DynamicInt8Config
     accepts = "onnx"
-
-    @classmethod
-    def config_from_recipe(cls, recipe: Recipe, runner) -> DynamicInt8Config:
-        q = recipe.quantization
-        return DynamicInt8Config(q.per_channel, q.reduce_range, tuple(q.nodes_to_exclude))
 
     def expectations(self, config, traits: ModelTraits, runner) -> list[str]:
         return int8_expectations(traits, runner, dynamic=True)
@@ -230,20 +250,17 @@ class DynamicInt8Pass(OptimizationPass):
         return PassOutput(OnnxArtifact(context.output_path), report, notes + logged)
 
 
-@register
 class StaticInt8Pass(OptimizationPass):
     name = "static_int8"
     title = "static INT8 quantization (QDQ)"
+    stage = Stage.QUANTIZE
+    section = QUANTIZATION
+    choices = {"static_int8": "Static INT8 (QDQ)"}
+    requires = ("prepare_onnx",)
     config_type = StaticInt8Config
     accepts = "onnx"
     uses_inputs = True
     weight = 2.0
-
-    @classmethod
-    def config_from_recipe(cls, recipe: Recipe, runner) -> StaticInt8Config:
-        q = recipe.quantization
-        return StaticInt8Config(q.per_channel, q.reduce_range, q.activation_type, q.calibration_method, q.percentile,
-                                recipe.calibration.samples, tuple(q.nodes_to_exclude))
 
     def expectations(self, config, traits: ModelTraits, runner) -> list[str]:
         from engine.device.cpu_info import cpu_info
@@ -272,18 +289,16 @@ class StaticInt8Pass(OptimizationPass):
         return PassOutput(OnnxArtifact(context.output_path), report, notes + logged)
 
 
-@register
 class Fp16Pass(OptimizationPass):
     name = "fp16"
     title = "FP16 conversion"
+    stage = Stage.QUANTIZE
+    section = QUANTIZATION
+    choices = {"fp16": "FP16"}
+    requires = ("prepare_onnx",)
     config_type = Fp16Config
     accepts = "onnx"
     weight = 0.5
-
-    @classmethod
-    def config_from_recipe(cls, recipe: Recipe, runner) -> Fp16Config:
-        q = recipe.quantization
-        return Fp16Config(q.keep_io_types, tuple(q.op_block_list) if q.op_block_list is not None else None)
 
     def expectations(self, config, traits: ModelTraits, runner) -> list[str]:
         if runner.provider == "CPUExecutionProvider":

@@ -12,14 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.errors import OptimizationError, first_line
+from engine.optimize.params import boolean, choice, from_recipe, integer
 from engine.optimize.passes.base import (
+    PRUNING,
     ModelTraits,
     OptimizationPass,
     PassContext,
     PassOutput,
+    Stage,
     TorchArtifact,
 )
-from engine.optimize.passes.registry import register
 from engine.optimize.passes.torch_modules import (
     attention_projections,
     check_runs,
@@ -31,35 +33,36 @@ from engine.optimize.passes.torch_modules import (
     resolve_layers,
     set_head_widths,
 )
-from engine.optimize.recipe import Recipe
+from engine.optimize.passes.unstructured_pruning import PruningConfig
 
 TAYLOR_MAX_SAMPLES = 16
 
 
 @dataclass(frozen=True)
-class StructuredPruningConfig:
-    ratio: float
-    importance: str
-    ignored_layers: tuple[str, ...]
-    round_to: int | None
-    global_pruning: bool
-    prune_heads: bool
-    taylor_samples: int
+class StructuredPruningConfig(PruningConfig):
+    importance: str = choice("l1", ("l1", "l2", "taylor"), "how channels are ranked: weight magnitude (l1, l2) or "
+                             "taylor (gradients on calibration data)", flag="--prune-importance")
+    round_to: int | None = integer(None, 1, 1024, "keep channel counts a multiple of this; empty: any count",
+                                   optional=True, example=8)
+    global_pruning: bool = boolean(False, "rank channels across all layers instead of within each layer")
+    prune_heads: bool = boolean(True, "remove attention heads with the same ratio (head width kept) where the model "
+                                "says how many it has")
+    calibration_samples: int = from_recipe("calibration.samples")
+
+    @property
+    def taylor_samples(self) -> int:
+        return min(self.calibration_samples, TAYLOR_MAX_SAMPLES)
 
 
-@register
 class StructuredPruningPass(OptimizationPass):
     name = "structured_pruning"
     title = "structured pruning"
+    stage = Stage.PRUNE
+    section = PRUNING
+    choices = {"structured": "Structured (channels, heads)"}
     config_type = StructuredPruningConfig
     accepts = "torch"
     uses_inputs = True  # the dependency graph is traced, and Taylor importance uses calibration data
-
-    @classmethod
-    def config_from_recipe(cls, recipe: Recipe, runner) -> StructuredPruningConfig:
-        p = recipe.pruning
-        return StructuredPruningConfig(p.ratio, p.importance, tuple(p.ignored_layers), p.round_to, p.global_pruning,
-                                       p.prune_heads, min(recipe.calibration.samples, TAYLOR_MAX_SAMPLES))
 
     def expectations(self, config, traits: ModelTraits, runner) -> list[str]:
         notes = [f"removes {config.ratio:.0%} of the channels of each prunable layer"

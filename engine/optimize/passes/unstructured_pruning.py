@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.optimize.params import names, number
 from engine.optimize.passes.base import (
+    PRUNING,
     ModelTraits,
     OptimizationPass,
     PassContext,
     PassOutput,
+    Stage,
     TorchArtifact,
 )
-from engine.optimize.passes.registry import register
 from engine.optimize.passes.torch_modules import (
     check_runs,
     copied,
@@ -24,32 +26,32 @@ from engine.optimize.passes.torch_modules import (
     output_layer,
     resolve_layers,
 )
-from engine.optimize.recipe import Recipe
 
 
 @dataclass(frozen=True)
-class UnstructuredPruningConfig:
-    amount: float
-    ignored_layers: tuple[str, ...]
+class PruningConfig:
+    """The knobs both pruning passes read (structured pruning adds its own)."""
+
+    ratio: float = number(0.5, 0.0, 1.0, "share of channels (structured) or of weights (unstructured) removed",
+                          low_open=True, high_open=True, flag="--prune-ratio")
+    ignored_layers: tuple[str, ...] = names("module names kept whole; empty: the output layer (the last Linear)")
 
 
-@register
 class UnstructuredPruningPass(OptimizationPass):
     name = "unstructured_pruning"
     title = "unstructured L1 pruning"
-    config_type = UnstructuredPruningConfig
+    stage = Stage.PRUNE
+    section = PRUNING
+    choices = {"unstructured": "Unstructured (L1 sparsity)"}
+    config_type = PruningConfig
     accepts = "torch"
     weight = 0.3
 
-    @classmethod
-    def config_from_recipe(cls, recipe: Recipe, runner) -> UnstructuredPruningConfig:
-        return UnstructuredPruningConfig(recipe.pruning.ratio, tuple(recipe.pruning.ignored_layers))
-
     def expectations(self, config, traits: ModelTraits, runner) -> list[str]:
-        return [f"zeroes {config.amount:.0%} of the weights of each Linear/Conv layer: dense kernels still multiply "
+        return [f"zeroes {config.ratio:.0%} of the weights of each Linear/Conv layer: dense kernels still multiply "
                 "the zeros, so expect no speedup and no smaller file; it is reported as sparsity only"]
 
-    def run(self, artifact: TorchArtifact, config: UnstructuredPruningConfig, context: PassContext) -> PassOutput:
+    def run(self, artifact: TorchArtifact, config: PruningConfig, context: PassContext) -> PassOutput:
         from torch import nn
         from torch.nn.utils import prune
 
@@ -64,7 +66,7 @@ class UnstructuredPruningPass(OptimizationPass):
         report_layers = []
         for index, layer in enumerate(layers):
             context.check_cancel()
-            prune.l1_unstructured(layer, "weight", amount=config.amount)
+            prune.l1_unstructured(layer, "weight", amount=config.ratio)
             prune.remove(layer, "weight")  # make the zeros permanent; the tensor stays dense
             zeros = int((layer.weight == 0).sum())
             report_layers.append({"layer": layer_name(module, layer), "sparsity": zeros / layer.weight.numel()})

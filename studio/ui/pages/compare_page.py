@@ -9,33 +9,32 @@ import io
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from core.atomic_files import write_text_atomically
-from studio import usecases
-from studio.ui.widgets.theme import SERIES_COLOURS, plot_background, plot_foreground
+from studio.present.numbers import number
+from studio.ui.state import AppState, JobState, JobStatus
+from studio.ui.widgets.forms import button
+from studio.ui.widgets.plots import add_legend, titled_plot
+from studio.ui.widgets.tables import fill_table, read_only_table
+from studio.ui.widgets.theme import SERIES_COLOURS
 from studio.usecases import ComparisonView
 
 HISTOGRAM_BINS = 80
 
 
 class ComparePage(QWidget):
-    run_jobs = Signal(str, object, object)
+    """Shows the latest comparison job's runs (started by the Compare action or History's button)."""
 
-    def __init__(self, db_url: str | None = None, parent: QWidget | None = None):
+    def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
-        self.db_url = db_url
         self.view: ComparisonView | None = None
         self.heading = QLabel("Select 2–8 runs in History and press “Compare selected” (Ctrl+K).")
         self.cdf = _plot("Latency CDF", "latency (ms)", "share of iterations")
@@ -43,24 +42,20 @@ class ComparePage(QWidget):
         plots = QHBoxLayout()
         plots.addWidget(self.cdf)
         plots.addWidget(self.histogram)
-        self.table = QTableWidget()
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table = read_only_table(())
+        self.table.setAlternatingRowColors(False)
         self.verdicts = QLabel()
-        self.verdicts.setWordWrap(True)
         self.warnings = QLabel()
-        self.warnings.setWordWrap(True)
+        for label in (self.verdicts, self.warnings):
+            label.setWordWrap(True)
+            label.setTextFormat(Qt.TextFormat.RichText)  # escaped text joined by <br>: one line could pass for plain
         self.warnings.setStyleSheet("color: #d9822b;")
-        export_csv = QPushButton("Export CSV…")
-        export_csv.clicked.connect(lambda: self._export("csv"))
-        export_html = QPushButton("Export HTML…")
-        export_html.clicked.connect(lambda: self._export("html"))
+        self.export_csv = button("Export CSV…", lambda: self._export("csv"))
+        self.export_html = button("Export HTML…", lambda: self._export("html"))
         buttons = QHBoxLayout()
         buttons.addStretch(1)
-        buttons.addWidget(export_csv)
-        buttons.addWidget(export_html)
+        buttons.addWidget(self.export_csv)
+        buttons.addWidget(self.export_html)
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
         layout.addLayout(plots, 3)
@@ -68,11 +63,16 @@ class ComparePage(QWidget):
         layout.addWidget(self.warnings)
         layout.addWidget(self.table, 2)
         layout.addLayout(buttons)
+        state.jobs.started.connect(self._comparison_started)
+        state.jobs.finished.connect(self._comparison_done)
 
-    def compare(self, run_ids: list[int]) -> None:
-        url = self.db_url
-        self.heading.setText(f"Comparing runs {', '.join(map(str, run_ids))}…")
-        self.run_jobs.emit("compare", lambda cancel, progress: usecases.compare_with_samples(url, run_ids), self.show_view)
+    def _comparison_started(self, job: JobState) -> None:
+        if job.kind == "compare":
+            self.heading.setText(job.message)
+
+    def _comparison_done(self, job: JobState) -> None:
+        if job.kind == "compare" and job.status is JobStatus.SUCCEEDED:
+            self.show_view(job.result)
 
     def show_view(self, view: ComparisonView) -> None:
         self.view = view
@@ -102,14 +102,14 @@ class ComparePage(QWidget):
         header = ["statistic", *(f"run {run.run_id}" for run in comparison.runs)]
         rows = [header]
         for name, values in comparison.statistics_table():
-            rows.append([name, *("n/a" if v is None else f"{v:,.4g}" for v in values)])
+            rows.append([name, *(number(v, ",.4g") for v in values)])
         ratio_row = ["median ratio (95% CI)", "baseline"]
         for pair in comparison.pairs:
             ratio_row.append("n/a" if pair.median_ratio is None else
                              f"{pair.median_ratio:.3f} ({pair.ci_low:.3f}–{pair.ci_high:.3f})")
         rows.append(ratio_row)
         for energy in comparison.energy:
-            rows.append([f"J/inference {energy.device}", *("unavailable" if v is None else f"{v:.4g}"
+            rows.append([f"J/inference {energy.device}", *(number(v, ".4g", missing="unavailable")
                                                              for v in energy.joules_per_inference)])
         return rows
 
@@ -117,10 +117,7 @@ class ComparePage(QWidget):
         rows = self.rows()
         self.table.setColumnCount(len(rows[0]))
         self.table.setHorizontalHeaderLabels(rows[0])
-        self.table.setRowCount(len(rows) - 1)
-        for row, values in enumerate(rows[1:]):
-            for column, value in enumerate(values):
-                self.table.setItem(row, column, QTableWidgetItem(value))
+        fill_table(self.table, rows[1:])
 
     def _export(self, kind: str) -> None:
         if self.view is None:
@@ -140,21 +137,15 @@ class ComparePage(QWidget):
         return stream.getvalue()
 
     def _html(self) -> str:
-        from studio.reports.html import (
-            comparison_html,  # matplotlib loads on the first export, not at start-up
-        )
+        # matplotlib loads on the first export, not at start-up
+        from studio.reports.comparison_report import comparison_html
 
         return comparison_html(self.view.comparison, self.view.latencies_ms)
 
-def _plot(title: str, x_label: str, y_label: str) -> pg.PlotWidget:
-    plot = pg.PlotWidget(background=plot_background())
-    plot.setTitle(title, color=plot_foreground())
-    plot.setLabel("bottom", x_label)
-    plot.setLabel("left", y_label)
-    plot.showGrid(x=True, y=True, alpha=0.2)
-    legend_background = plot_background()
-    legend_background.setAlpha(200)
-    plot.addLegend(offset=(-10, 10), brush=pg.mkBrush(legend_background), labelTextColor=plot_foreground())
-    return plot
 
+def _plot(title: str, x_label: str, y_label: str) -> pg.PlotWidget:
+    plot = titled_plot(title, x_label, y_label)
+    plot.showGrid(x=True, y=True, alpha=0.2)
+    add_legend(plot, (-10, 10))
+    return plot
 

@@ -25,12 +25,16 @@ from profilers.metrics import MetricKind, MetricSpec, UnavailableMetric
 from profilers.ring_buffer import MetricSeries
 from profilers.sampler import TelemetrySnapshot
 from profilers.throttle import detect_throttling
+from studio.present.headlines import outcome_line
 from studio.present.live_metrics import (
     LatencyTracker,
     LatencyView,
     in_view,
     power_from_energy,
 )
+from studio.ui.state import AppState, JobState, JobStatus
+from studio.ui.widgets.figures import figure
+from studio.ui.widgets.plots import add_legend
 from studio.ui.widgets.theme import SERIES_COLOURS, plot_background, plot_foreground
 from studio.usecases import LiveFeed
 
@@ -82,9 +86,7 @@ class PlotPanel(QStackedWidget):
         # No grid on live plots: its translucent lines cost ~85 ms a frame under software rendering.
         self.plot.setClipToView(True)
         self.plot.setDownsampling(auto=True, mode="peak")  # curves also arrive pre-decimated: see live_metrics.in_view
-        legend_background = plot_background()
-        legend_background.setAlpha(200)
-        self.plot.addLegend(offset=(-10, 10), brush=pg.mkBrush(legend_background), labelTextColor=plot_foreground())
+        add_legend(self.plot, (-10, 10))
         self.setMinimumHeight(PLOT_MIN_HEIGHT)
         self.reason = QLabel()
         self.reason.setWordWrap(True)
@@ -92,7 +94,6 @@ class PlotPanel(QStackedWidget):
         self.addWidget(self.plot)
         self.addWidget(self.reason)
         self.curves: dict[str, pg.PlotDataItem] = {}
-
 
     def curve(self, name: str, **style) -> pg.PlotDataItem:
         if name not in self.curves:
@@ -111,8 +112,11 @@ class PlotPanel(QStackedWidget):
 
 
 class Dashboard(QWidget):
-    def __init__(self, parent: QWidget | None = None):
+    """Follows the state's benchmark job live, and shows a saved run when one is opened."""
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
+        self.state = state
         self.feed: LiveFeed | None = None
         self.tracker = LatencyTracker()
         self._last_view: LatencyView | None = None
@@ -161,6 +165,18 @@ class Dashboard(QWidget):
         layout.addLayout(tiles)
         for panel, stretch in zip(self.panels, (3, 2, 2, 2, 2)):
             layout.addWidget(panel, stretch)
+        state.jobs.started.connect(self._job_started)
+        state.jobs.finished.connect(self._job_finished)
+
+    def _job_started(self, job: JobState) -> None:
+        if job.kind == "run":
+            self.attach(job.live, self.state.run_settings.batch, job.message)
+
+    def _job_finished(self, job: JobState) -> None:
+        if job.kind == "run":
+            self.detach(outcome_line(job.result) if job.status is JobStatus.SUCCEEDED else f"failed: {job.error}")
+        elif job.kind == "open run" and job.status is JobStatus.SUCCEEDED:
+            self.show_saved(job.result)
 
     # -- life cycle ------------------------------------------------------------------------------------------
     def attach(self, feed: LiveFeed, batch_size: int, title: str) -> None:
@@ -212,9 +228,9 @@ class Dashboard(QWidget):
         tiles = final or self._refreshes % TILE_EVERY == 1
         rate = view.recent_throughput_per_s
         if tiles:
-            self.tiles["p50"].show_value(_ms(view.recent_p50_ms), "last 1000 iterations")
-            self.tiles["p99"].show_value(_ms(view.recent_p99_ms), "last 1000 iterations")
-            self.tiles["throughput"].show_value("–" if rate is None else f"{rate:,.0f}/s", "items per second, last 0.5 s")
+            self.tiles["p50"].show_value(figure(view.recent_p50_ms, ".3f", " ms"), "last 1000 iterations")
+            self.tiles["p99"].show_value(figure(view.recent_p99_ms, ".3f", " ms"), "last 1000 iterations")
+            self.tiles["throughput"].show_value(figure(rate, ",.0f", "/s"), "items per second, last 0.5 s")
         sampler = self.feed.sampler
         if sampler is not None and self.tracker.origin_ns is not None:
             self._show_telemetry(sampler.snapshot(), rate, tiles)
@@ -332,10 +348,6 @@ class _SavedTelemetry:
 
     def snapshot(self) -> TelemetrySnapshot:
         return self._snapshot
-
-
-def _ms(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f} ms"
 
 
 def _reason(unavailable, metric: str) -> str:

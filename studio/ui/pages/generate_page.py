@@ -7,101 +7,86 @@ History like any run.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from core.latency_stats import LatencyStats
+from engine.generative.results import GenerationResult
 from engine.measure.samples import SampleBuffer
+from studio import usecases
+from studio.present.headlines import generation_headlines
+from studio.ui.job_runner import JobRunner
 from studio.ui.pages.dashboard import REFRESH_MS, MetricTile
+from studio.ui.state import AppState, JobState, JobStatus
+from studio.ui.widgets.figures import NOT_YET, figure
+from studio.ui.widgets.forms import button, form, spin_box
+from studio.ui.widgets.plots import titled_plot
 from studio.ui.widgets.tables import fill_table, read_only_table
-from studio.ui.widgets.theme import SERIES_COLOURS, plot_background, plot_foreground
-from studio.usecases.generation import GenerateRequest
+from studio.ui.widgets.theme import SERIES_COLOURS
 
 MODES = {"generation": "Generation", "prefix_reuse": "Prefix reuse (shared system prompt)",
          "serving": "Serving (Poisson arrivals, batched decode)"}
 
 
 class GeneratePage(QWidget):
-    run_requested = Signal()
-    cancel_requested = Signal()
-
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, state: AppState, runner: JobRunner, parent: QWidget | None = None):
         super().__init__(parent)
+        self.state = state
+        self.runner = runner
         self.samples: SampleBuffer | None = None
         self.folder = QLineEdit()
         self.folder.setPlaceholderText("a folder with config.json and *.safetensors")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
+        browse = button("Browse…", self._browse)
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(browse)
         self.mode = QComboBox()
         for value, text in MODES.items():
             self.mode.addItem(text, value)
-        self.prompt_tokens = _spin(1, 100_000, 128)
-        self.new_tokens = _spin(1, 100_000, 64)
-        self.batch = _spin(1, 1024, 1)
-        self.requests = _spin(1, 100_000, 5)
+        self.prompt_tokens = spin_box(1, 100_000, 128)
+        self.new_tokens = spin_box(1, 100_000, 64)
+        self.batch = spin_box(1, 1024, 1)
+        self.requests = spin_box(1, 100_000, 5)
         self.use_cache = QCheckBox("KV cache")
         self.use_cache.setChecked(True)
-        self.shared_prefix = _spin(1, 100_000, 256)
-        self.rate = QDoubleSpinBox()
-        self.rate.setRange(0.01, 10_000.0)
-        self.rate.setValue(1.0)
-        self.rate.setSuffix(" requests/s")
-        self.duration = QDoubleSpinBox()
-        self.duration.setRange(0.1, 3600.0)
-        self.duration.setValue(10.0)
-        self.duration.setSuffix(" s")
+        self.shared_prefix = spin_box(1, 100_000, 256)
+        self.rate = spin_box(0.01, 10_000.0, 1.0, suffix=" requests/s")
+        self.duration = spin_box(0.1, 3600.0, 10.0, suffix=" s")
         self.dtype = QComboBox()
         self.dtype.addItems(["float32", "bfloat16", "float16"])
         self.weights = QComboBox()
         self.weights.addItem("Full precision", None)
         self.weights.addItem("INT8 weight-only (dynamic)", "int8-dynamic")
         self.weights.addItem("NF4 weight-only (bitsandbytes)", "nf4")
-        self.threads = _spin(0, 256, 0)
-        self.threads.setSpecialValueText("torch default")
-        form = QFormLayout()
-        form.addRow("Model folder", folder_row)
-        form.addRow("Mode", self.mode)
-        form.addRow("Prompt tokens", self.prompt_tokens)
-        form.addRow("New tokens", self.new_tokens)
-        form.addRow("Batch", self.batch)
-        form.addRow("Requests", self.requests)
-        form.addRow("", self.use_cache)
-        form.addRow("Shared prefix tokens", self.shared_prefix)
-        form.addRow("Arrival rate", self.rate)
-        form.addRow("Arrivals for", self.duration)
-        form.addRow("Dtype", self.dtype)
-        form.addRow("Weights", self.weights)
-        form.addRow("Threads", self.threads)
-        self.run_button = QPushButton("Run generation benchmark")
-        self.run_button.clicked.connect(self.run_requested)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel_requested)
+        self.threads = spin_box(0, 256, 0, special="torch default")
+        fields = form((("Model folder", folder_row), ("Mode", self.mode), ("Prompt tokens", self.prompt_tokens),
+                       ("New tokens", self.new_tokens), ("Batch", self.batch), ("Requests", self.requests),
+                       ("", self.use_cache), ("Shared prefix tokens", self.shared_prefix), ("Arrival rate", self.rate),
+                       ("Arrivals for", self.duration), ("Dtype", self.dtype), ("Weights", self.weights),
+                       ("Threads", self.threads)))
+        self.run_button = button("Run generation benchmark", self.start)
+        self.cancel_button = button("Cancel", lambda: state.jobs.cancel("generate"), enabled=False)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
         settings = QGroupBox("Settings")
         settings_layout = QVBoxLayout(settings)
-        settings_layout.addLayout(form)
+        settings_layout.addLayout(fields)
         settings_layout.addLayout(buttons)
         settings_layout.addStretch(1)
 
@@ -112,10 +97,7 @@ class GeneratePage(QWidget):
         for column, tile in enumerate(self.tiles.values()):
             tiles.addWidget(tile, 0, column)
             tiles.setColumnStretch(column, 1)
-        self.plot = pg.PlotWidget(background=plot_background())
-        self.plot.setTitle("Time per step (prefill and decode)", color=plot_foreground())
-        self.plot.setLabel("left", "ms")
-        self.plot.setLabel("bottom", "step")
+        self.plot = titled_plot("Time per step (prefill and decode)", "step", "ms")
         self.step_curve = self.plot.plot(pen=pg.mkPen(SERIES_COLOURS[0]), symbol="o", symbolSize=3,
                                          symbolBrush=SERIES_COLOURS[0])
         self.status = QLabel("Choose a model folder and press Run.")
@@ -135,19 +117,28 @@ class GeneratePage(QWidget):
         self.timer.timeout.connect(self._refresh)
         self.mode.currentIndexChanged.connect(self._mode_changed)
         self._mode_changed()
+        state.jobs.finished.connect(self._job_finished)
 
-    def request(self, db_url: str | None) -> GenerateRequest:
+    def request(self) -> usecases.GenerateRequest:
         mode = self.mode.currentData()
-        return GenerateRequest(
+        return usecases.GenerateRequest(
             model_dir=self.folder.text().strip(), prompt_tokens=self.prompt_tokens.value(),
             new_tokens=self.new_tokens.value(), batch=self.batch.value(), requests=self.requests.value(),
             use_cache=self.use_cache.isChecked(),
             shared_prefix=self.shared_prefix.value() if mode == "prefix_reuse" else None,
             rate=self.rate.value() if mode == "serving" else None,
             duration_s=self.duration.value() if mode == "serving" else None,
-            dtype=self.dtype.currentText(), threads=self.threads.value() or None, db_url=db_url,
+            dtype=self.dtype.currentText(), threads=self.threads.value() or None, db_url=self.state.db_url,
             weight_quantization=self.weights.currentData(),
         )
+
+    def start(self) -> None:
+        if self.state.jobs.is_running("generate"):
+            return
+        request = self.request()
+        samples = self.started()
+        self.runner.start("generate", lambda cancel, progress: usecases.benchmark_generation(
+            request, cancel=cancel, progress=progress, live=samples), live=samples)
 
     def started(self) -> SampleBuffer:
         self.samples = SampleBuffer()
@@ -158,7 +149,11 @@ class GeneratePage(QWidget):
         self.timer.start()
         return self.samples
 
-    def finished(self, report=None, error: str | None = None) -> None:
+    def _job_finished(self, job: JobState) -> None:
+        if job.kind == "generate":
+            self.finished(job.result if job.status is JobStatus.SUCCEEDED else None, job.error)
+
+    def finished(self, report: usecases.GenerateReport | None = None, error: str | None = None) -> None:
         self._refresh()
         self.timer.stop()
         self.run_button.setEnabled(True)
@@ -166,35 +161,32 @@ class GeneratePage(QWidget):
         if report is None:
             self.status.setText(f"Stopped: {error}" if error else "Stopped")
             return
-        self._show(report.to_dict())
+        self._show(report)
 
     def _refresh(self) -> None:
         if self.samples is not None and len(self.samples):
             latencies = self.samples.snapshot()[1] / 1e6
             self.step_curve.setData(np.arange(latencies.size), latencies, skipFiniteCheck=True)
 
-    def _show(self, data: dict) -> None:
-        mode = data["mode"]
-        saved = f"saved as run {data['run_id']}" if data["run_id"] else "not saved"
-        self.status.setText(f"{MODES[mode]}: {data['status']}; {data['generated_tokens']:,} tokens generated; {saved}")
-        summary = data["summary"] if mode == "generation" else data
-        if mode == "prefix_reuse":
-            ttft, tpot = data["ttft_with_reuse_ms"], None
-        else:
-            ttft, tpot = summary["ttft_ms"], summary["tpot_ms"]
-        self.tiles["ttft"].show_value(_ms(ttft["p50"]), "first token after the prompt arrives")
-        self.tiles["tpot"].show_value(_ms(tpot["p50"]) if tpot else "–", "per generated token after the first")
-        decode = summary.get("decode_tokens_per_s") if mode == "generation" else data.get("throughput_tokens_per_s")
-        self.tiles["decode"].show_value("–" if decode is None else f"{decode:,.1f}",
-                                        "decode steps" if mode == "generation" else "all requests served")
-        peak = (data.get("memory") or {}).get("peak_rss_bytes")
-        self.tiles["memory"].show_value("–" if not peak else f"{peak / 2**20:,.0f} MiB", "process, kernel high-water mark")
-        self.tiles["energy"].show_value(*_energy_per_token(data))
-        rows = _result_rows(mode, data)
-        quantized = data.get("weight_quantization")
-        if quantized:
-            rows.append((f"perplexity ({quantized['scheme']})", f"{quantized['perplexity_before']['perplexity']:.3f} → "
-                         f"{quantized['perplexity_after']['perplexity']:.3f} ({quantized['perplexity_increase']:+.2%})"))
+    def _show(self, report: usecases.GenerateReport) -> None:
+        result = report.result
+        saved = f"saved as run {report.run_id}" if report.run_id else "not saved"
+        self.status.setText(f"{MODES[report.request.mode]}: {result.status}; "
+                            f"{report.generated_tokens:,} tokens generated; {saved}")
+        figures = _headline(result)
+        self.tiles["ttft"].show_value(_ms(figures.ttft.p50_ms), "first token after the prompt arrives")
+        self.tiles["tpot"].show_value(_ms(figures.tpot.p50_ms) if figures.tpot else NOT_YET,
+                                      "per generated token after the first")
+        self.tiles["decode"].show_value(figure(figures.tokens_per_s, ",.1f"), figures.tokens_per_s_means)
+        peak = result.memory.peak_rss_bytes
+        self.tiles["memory"].show_value(f"{peak / 2**20:,.0f} MiB" if peak else NOT_YET,
+                                        "process, kernel high-water mark")
+        self.tiles["energy"].show_value(*_energy_per_token(report))
+        rows = _result_rows(report)
+        quantized = report.quantization
+        if quantized is not None:
+            rows.append((f"perplexity ({quantized.scheme})", f"{quantized.perplexity_before.value:.3f} → "
+                         f"{quantized.perplexity_after.value:.3f} ({quantized.perplexity_increase:+.2%})"))
         fill_table(self.results, rows)
 
     def _mode_changed(self) -> None:
@@ -211,44 +203,49 @@ class GeneratePage(QWidget):
             self.folder.setText(folder)
 
 
-def _result_rows(mode: str, data: dict) -> list[tuple[str, str]]:
-    if mode == "prefix_reuse":
-        return [("TTFT p50 without reuse", _ms(data["ttft_without_reuse_ms"]["p50"])),
-                ("TTFT p50 with reuse", _ms(data["ttft_with_reuse_ms"]["p50"])),
-                ("TTFT speedup", "–" if data["ttft_speedup"] is None else f"{data['ttft_speedup']:.2f}×"),
-                ("shared prefix prefilled once", _ms(data["prefix_prefill_ms"])),
-                ("outputs identical with reuse", str(all(data["outputs_identical"])))]
-    if mode == "serving":
-        return [("throughput", f"{data['throughput_tokens_per_s'] or 0:,.1f} tokens/s"),
-                ("TTFT p50 / p99", f"{_ms(data['ttft_ms']['p50'])} / {_ms(data['ttft_ms']['p99'])}"),
-                ("TPOT p99", _ms(data["tpot_ms"]["p99"])), ("queueing p99", _ms(data["queue_ms"]["p99"])),
-                ("mean decode batch", f"{data['mean_batch']:.2f}"), ("requests", str(data["requests"]))]
-    summary = data["summary"]
-    return [("TTFT p50 / p99", f"{_ms(summary['ttft_ms']['p50'])} / {_ms(summary['ttft_ms']['p99'])}"),
-            ("TPOT p50 / p99", f"{_ms(summary['tpot_ms']['p50'])} / {_ms(summary['tpot_ms']['p99'])}"),
-            ("prefill tokens/s", f"{summary['prefill_tokens_per_s'] or 0:,.1f}"),
-            ("decode tokens/s", f"{summary['decode_tokens_per_s'] or 0:,.1f}"),
-            ("output tokens/s", f"{summary['output_tokens_per_s'] or 0:,.1f}")]
+@dataclass(frozen=True)
+class _Headline:
+    ttft: LatencyStats
+    tpot: LatencyStats | None
+    tokens_per_s: float | None
+    tokens_per_s_means: str
 
 
-def _energy_per_token(data: dict) -> tuple[str, str]:
-    telemetry = data["telemetry"]
+def _headline(result) -> _Headline:
+    if isinstance(result, GenerationResult):
+        summary = result.summary
+        return _Headline(summary.ttft, summary.tpot, summary.decode_tokens_per_s, "decode steps")
+    if _is_prefix_reuse(result):
+        return _Headline(result.ttft_with, None, None, "all requests served")
+    return _Headline(result.ttft, result.tpot, result.throughput_tokens_per_s, "all requests served")
+
+
+def _result_rows(report: usecases.GenerateReport) -> list[tuple[str, str]]:
+    """The figures the console shows for this mode, written the same way; prefix reuse adds whether it was exact."""
+    rows = [(row.label, f"{row.value} {row.unit}".rstrip()) for row in generation_headlines(report)]
+    if _is_prefix_reuse(report.result):
+        rows.append(("outputs identical with reuse", str(all(report.result.outputs_identical))))
+    return rows
+
+
+def _is_prefix_reuse(result) -> bool:
+    # Lazily: the module imports torch, which a finished generation run has loaded already.
+    from engine.generative.prefix_reuse import PrefixReuseResult
+
+    return isinstance(result, PrefixReuseResult)
+
+
+def _energy_per_token(report: usecases.GenerateReport) -> tuple[str, str]:
+    telemetry = report.telemetry  # the telemetry summary is a document of the use case, not a typed result
     if telemetry is None:
-        return "–", "telemetry was off"
+        return NOT_YET, "telemetry was off"
     measured = [(device, f["energy_j"]) for device, f in telemetry["devices"].items() if f["energy_j"] is not None]
-    if measured and data["generated_tokens"]:
+    if measured and report.generated_tokens:
         joules = sum(j for _, j in measured)
-        return f"{joules / data['generated_tokens'] * 1e3:.2f} mJ", ", ".join(d for d, _ in measured)
+        return f"{joules / report.generated_tokens * 1e3:.2f} mJ", ", ".join(d for d, _ in measured)
     reasons = "; ".join(f"{u['device']}: {u['reason']}" for u in telemetry["unavailable"] if u["name"] in ("energy", "*"))
     return "unavailable", reasons
 
 
 def _ms(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f} ms"
-
-
-def _spin(low: int, high: int, value: int) -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(low, high)
-    box.setValue(value)
-    return box
+    return figure(value, ".2f", " ms")

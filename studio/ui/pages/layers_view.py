@@ -4,7 +4,6 @@ each node really ran, with any fallback off the requested provider said loudly a
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -12,8 +11,6 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QPushButton,
-    QSpinBox,
     QSplitter,
     QTableWidgetItem,
     QVBoxLayout,
@@ -21,57 +18,43 @@ from PySide6.QtWidgets import (
 )
 
 from engine.profiling.layer_profile import LayerProfile
-from studio.ui.widgets.tables import read_only_table
-from studio.ui.widgets.theme import SERIES_COLOURS, plot_background, plot_foreground
-from studio.usecases.profiles import load_run_profile
+from studio import usecases
+from studio.ui.job_runner import JobRunner
+from studio.ui.widgets.forms import button, spin_box
+from studio.ui.widgets.plots import titled_plot
+from studio.ui.widgets.tables import NumberItem, number_item, read_only_table
+from studio.ui.widgets.theme import SERIES_COLOURS, plot_foreground
 
 NODE_COLUMNS = ("node", "op type", "provider", "share", "mean µs", "calls", "MACs/call", "on requested provider")
 FALLBACK_COLOUR = SERIES_COLOURS[3]  # red: time spent off the requested provider
 BAR_HEIGHT = 0.7
-StartJob = Callable[..., object]  # MainWindow.start_job(name, work, on_success, on_failure=None, ...)
-
-
-class NumberItem(QTableWidgetItem):
-    """Sorts by the number it holds, not by its text; None sorts first."""
-
-    def __init__(self, value: float | None, text: str):
-        super().__init__(text)
-        self.value = float("-inf") if value is None else float(value)
-        self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        return self.value < getattr(other, "value", float("-inf"))
 
 
 class LayersView(QWidget):
     """Shows the layer profile stored with a run; `show_run(run_id)` is what History's selection connects to."""
 
-    def __init__(self, start_job: StartJob, db_url: str | None = None, parent: QWidget | None = None):
+    def __init__(self, runner: JobRunner, db_url: str | None = None, parent: QWidget | None = None):
         super().__init__(parent)
-        self._start_job = start_job
+        self.runner = runner
         self.db_url = db_url
         self.profile: LayerProfile | None = None
         self.run_id: int | None = None
-        self.run_field = QSpinBox()
-        self.run_field.setRange(1, 2**31 - 1)
+        self.run_field = spin_box(1, 2**31 - 1, 1)
         self.run_field.setPrefix("run ")
-        show = QPushButton("Show layers")
-        show.clicked.connect(lambda: self.show_run(self.run_field.value()))
+        self.show_button = button("Show layers", lambda: self.show_run(self.run_field.value()))
         self.heading = QLabel("Pick a run that was profiled (`autoglm-studio profile MODEL`) or one from History.")
         self.heading.setWordWrap(True)
         self.heading.setTextFormat(Qt.TextFormat.PlainText)
         top = QHBoxLayout()
         top.addWidget(self.run_field)
-        top.addWidget(show)
+        top.addWidget(self.show_button)
         top.addWidget(self.heading, 1)
 
         self.placement = QLabel()
         self.placement.setObjectName("placementBanner")
         self.placement.setWordWrap(True)
         self.placement.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.bars = pg.PlotWidget(background=plot_background())
-        self.bars.setTitle("Share of node time by op type", color=plot_foreground())
-        self.bars.setLabel("bottom", "share of node time (%)")
+        self.bars = titled_plot("Share of node time by op type", "share of node time (%)")
         plot = self.bars.getPlotItem()
         plot.invertY(True)
         plot.setMouseEnabled(False, False)
@@ -103,9 +86,9 @@ class LayersView(QWidget):
         url = self.db_url
         self.run_field.setValue(run_id)
         self.heading.setText(f"Loading the layer profile of run {run_id}…")
-        self._start_job("layers", lambda cancel, progress: load_run_profile(url, run_id),
-                        lambda profile: self.show_profile(profile, run_id),
-                        lambda message: self.heading.setText(f"Run {run_id}: {message}"), show_progress=False)
+        self.runner.start("profile", lambda cancel, progress: usecases.load_run_profile(url, run_id),
+                          lambda profile: self.show_profile(profile, run_id),
+                          lambda message: self.heading.setText(f"Run {run_id}: {message}"), show_progress=False)
 
     def show_profile(self, profile: LayerProfile | None, run_id: int | None = None) -> None:
         self.profile, self.run_id = profile, run_id
@@ -182,7 +165,7 @@ class LayersView(QWidget):
             cells = [QTableWidgetItem(node.name), QTableWidgetItem(node.op_type), QTableWidgetItem(node.provider),
                      NumberItem(node.share, f"{node.share:.1%}"), NumberItem(node.mean_us, f"{node.mean_us:,.1f}"),
                      NumberItem(node.calls, str(node.calls)),
-                     NumberItem(node.macs, "–" if node.macs is None else f"{node.macs:,}"), on_requested]
+                     number_item(node.macs, ","), on_requested]
             for column, cell in enumerate(cells):
                 self.nodes.setItem(row, column, cell)
         self.nodes.setSortingEnabled(True)

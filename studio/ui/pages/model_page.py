@@ -1,8 +1,10 @@
-"""The model card: what the file is, what it takes, and the shapes and inputs a run will use."""
+"""The model card: what the file is, what it takes, and the shapes and inputs a run will use.
+
+It renders the state's open model, and every edit of a shape, seed or inputs file goes straight into the state,
+where runs, optimizations and MAC counts read it.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -14,7 +16,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QRadioButton,
     QSpinBox,
     QTableWidgetItem,
@@ -23,36 +24,32 @@ from PySide6.QtWidgets import (
 )
 
 from engine.model.handle import ModelHandle
-from engine.model.inputs import (
-    BATCH_DIM_NAMES,
-    InputRequest,
-    default_dim_size,
-    parse_dims,
+from studio.present.numbers import byte_size
+from studio.ui.state import (
+    AppState,
+    InputChoice,
+    JobState,
+    JobStatus,
+    OpenModel,
+    settable_dims,
 )
+from studio.ui.widgets.forms import button, spin_box
 from studio.ui.widgets.tables import read_only_table
-
-
-def _size_text(size: int) -> str:
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= scale:
-            return f"{size / scale:.2f} {unit}"
-    return f"{size} B"
 
 
 class ModelPage(QWidget):
     open_requested = Signal()
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
-        self.handle: ModelHandle | None = None
+        self.state = state
         self._dim_boxes: dict[str, QSpinBox] = {}
         self._shape_edits: dict[str, QLineEdit] = {}
 
         self.title = QLabel("No model open")
         self.title.setObjectName("modelTitle")
         self.title.setStyleSheet("font-size: 16pt; font-weight: 600;")
-        open_button = QPushButton("Open model…")
-        open_button.clicked.connect(self.open_requested)
+        open_button = button("Open model…", self.open_requested)
         header = QHBoxLayout()
         header.addWidget(self.title, 1)
         header.addWidget(open_button)
@@ -81,12 +78,10 @@ class ModelPage(QWidget):
         group = QButtonGroup(self)
         group.addButton(self.synthetic)
         group.addButton(self.from_file)
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
+        self.seed = spin_box(0, 2**31 - 1, 0)
         self.npz_path = QLineEdit()
         self.npz_path.setPlaceholderText("inputs.npz (keys are the input names)")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse_npz)
+        browse = button("Browse…", self._browse_npz)
         inputs_grid = QGridLayout(inputs_box)
         inputs_grid.addWidget(self.synthetic, 0, 0)
         inputs_grid.addWidget(self.seed, 0, 1)
@@ -108,9 +103,13 @@ class ModelPage(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(header)
         layout.addLayout(body, 1)
+        for changed in (self.seed.valueChanged, self.from_file.toggled, self.npz_path.textChanged):
+            changed.connect(self._publish_inputs)
+        state.model_opened.connect(self.show_model)
+        state.jobs.finished.connect(self._show_macs)
 
-    def show_model(self, handle: ModelHandle) -> None:
-        self.handle = handle
+    def show_model(self, model: OpenModel) -> None:
+        handle = model.handle
         self.title.setText(handle.name)
         self.title.setToolTip(str(handle.path))
         while self.facts.rowCount():
@@ -119,7 +118,7 @@ class ModelPage(QWidget):
         sha.setToolTip(handle.sha256)
         sha.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.facts.addRow("Format", QLabel(handle.format.value))
-        self.facts.addRow("Size", QLabel(_size_text(handle.size_bytes) + (f" in {len(handle.files)} files" if len(handle.files) > 1 else "")))
+        self.facts.addRow("Size", QLabel(byte_size(handle.size_bytes) + (f" in {len(handle.files)} files" if len(handle.files) > 1 else "")))
         self.facts.addRow("sha256", sha)
         self.facts.addRow("Parameters", QLabel(f"{handle.parameter_count:,}"))
         self.macs = QLabel("counting…")
@@ -142,34 +141,33 @@ class ModelPage(QWidget):
             item = QTableWidgetItem()
             item.setData(Qt.ItemDataRole.DisplayRole, count)
             self.ops_table.setItem(row, 1, item)
-        self._build_shape_editors(handle)
+        self._build_shape_editors(handle, model.inputs)
+        self._publish_inputs()  # the seed and inputs file the user set stay with the next model
 
-    def show_macs(self, text: str) -> None:
-        self.macs.setText(text)
+    def _show_macs(self, job: JobState) -> None:
+        if job.kind == "MACs":
+            self.macs.setText(job.result if job.status is JobStatus.SUCCEEDED else f"unknown: {job.error}")
 
-    def input_request(self, batch: int) -> InputRequest:
-        """The shapes and data the user chose; text shapes are parsed here so mistakes surface before a run."""
-        if self.from_file.isChecked():
-            return InputRequest(npz=Path(self.npz_path.text().strip()), seed=self.seed.value())
-        dims = {name: box.value() for name, box in self._dim_boxes.items()}
-        shapes = {name: parse_dims(edit.text()) for name, edit in self._shape_edits.items() if edit.text().strip()}
-        has_batch_dim = any(d.lower() in BATCH_DIM_NAMES for s in self.handle.inputs for d in s.symbolic_dims)
-        return InputRequest(shapes=shapes, dims=dims, batch=batch if has_batch_dim or batch != 1 else None,
-                            seed=self.seed.value())
+    def _publish_inputs(self) -> None:
+        if self.state.model is None:
+            return
+        self.state.choose_inputs(InputChoice(
+            dims={name: box.value() for name, box in self._dim_boxes.items()},
+            shapes={name: edit.text() for name, edit in self._shape_edits.items()},
+            npz=self.npz_path.text() if self.from_file.isChecked() else None, seed=self.seed.value()))
 
-    def _build_shape_editors(self, handle: ModelHandle) -> None:
+    def _build_shape_editors(self, handle: ModelHandle, inputs: InputChoice) -> None:
         while self.dims_layout.count():
             self.dims_layout.takeAt(0).widget().deleteLater()
         self._dim_boxes.clear()
         self._shape_edits.clear()
         row = 0
-        for dim in sorted({d for spec in handle.inputs for d in spec.symbolic_dims if d.lower() not in BATCH_DIM_NAMES}):
+        for dim in settable_dims(handle):
             lower, upper = handle.dim_bounds.get(dim, (1, None))
-            box = QSpinBox()
-            box.setRange(max(lower, 1), upper or 1_000_000)
-            default = default_dim_size(dim, handle.dim_bounds)
-            box.setValue(default)
+            default = inputs.dims[dim]
+            box = spin_box(max(lower, 1), upper or 1_000_000, default)
             box.setObjectName(f"dim_{dim}")
+            box.valueChanged.connect(self._publish_inputs)
             self.dims_layout.addWidget(QLabel(dim), row, 0)
             self.dims_layout.addWidget(box, row, 1)
             self.dims_layout.addWidget(QLabel(f"default {default}"), row, 2)
@@ -177,8 +175,9 @@ class ModelPage(QWidget):
             row += 1
         for spec in handle.inputs:
             if spec.shape is None:
-                edit = QLineEdit()
+                edit = QLineEdit(inputs.shapes[spec.name])
                 edit.setPlaceholderText("e.g. 1x3x224x224 (this format records no shapes)")
+                edit.textChanged.connect(self._publish_inputs)
                 self.dims_layout.addWidget(QLabel(spec.name), row, 0)
                 self.dims_layout.addWidget(edit, row, 1, 1, 2)
                 self._shape_edits[spec.name] = edit

@@ -1,34 +1,23 @@
 """Optimize: pick pruning, low-rank, quantization and graph settings, see what each will do here, run it in a
-worker, then read the fidelity card (and auto mode's candidates) before using the optimized model."""
+worker, then read the fidelity card (and auto mode's candidates) before using the optimized model.
+
+The settings are a RecipeForm, made from the passes' own knob declarations: this page names none of them."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
-from engine.optimize.recipe import (
-    CALIBRATION_METHODS,
-    GRAPH_LEVELS,
-    PRUNING_IMPORTANCES,
-    Recipe,
-)
+from engine.optimize.recipe import Recipe
+from studio.ui.pages.recipe_form import RecipeForm
 from studio.ui.widgets.tables import fill_table, read_only_table
-
-QUANTIZATION = {"none": "None", "dynamic_int8": "Dynamic INT8", "static_int8": "Static INT8 (QDQ)", "fp16": "FP16",
-                "auto": "Auto (measured, within budget)"}
-PRUNING = {"none": "None", "unstructured": "Unstructured (L1 sparsity)", "structured": "Structured (channels, heads)"}
 
 
 class OptimizePage(QWidget):
@@ -43,48 +32,12 @@ class OptimizePage(QWidget):
         self._output: str | None = None
         self._artifact: int | None = None
 
-        self.pruning = _combo(PRUNING)
-        self.prune_ratio = _ratio(0.5)
-        self.importance = QComboBox()
-        self.importance.addItems(PRUNING_IMPORTANCES)
-        pruning_form = QFormLayout()
-        pruning_form.addRow("Method", self.pruning)
-        pruning_form.addRow("Ratio", self.prune_ratio)
-        pruning_form.addRow("Importance", self.importance)
-        self.low_rank = QCheckBox("SVD-factorize Linear/MatMul weights, keeping rank ratio")
-        self.rank_ratio = _ratio(0.5)
-        low_rank_form = QFormLayout()
-        low_rank_form.addRow(self.low_rank)
-        low_rank_form.addRow("Rank ratio", self.rank_ratio)
-        self.quantization = _combo(QUANTIZATION)
-        self.per_channel = QCheckBox("Per-channel weights")
-        self.calibration_method = QComboBox()
-        self.calibration_method.addItems(CALIBRATION_METHODS)
-        self.calibration_samples = QSpinBox()
-        self.calibration_samples.setRange(1, 100_000)
-        self.calibration_samples.setValue(32)
-        self.budget = QDoubleSpinBox()
-        self.budget.setDecimals(4)
-        self.budget.setRange(0.0, 1.0)
-        self.budget.setSingleStep(0.001)
-        self.budget.setValue(0.99)
-        quantization_form = QFormLayout()
-        quantization_form.addRow("Method", self.quantization)
-        quantization_form.addRow("", self.per_channel)
-        quantization_form.addRow("Calibration", self.calibration_method)
-        quantization_form.addRow("Calibration samples", self.calibration_samples)
-        quantization_form.addRow("Min. cosine (budget)", self.budget)
-        self.graph = QComboBox()
-        self.graph.addItems(GRAPH_LEVELS)
-        graph_form = QFormLayout()
-        graph_form.addRow("ORT optimization saved", self.graph)
-
+        self.form = RecipeForm()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.form)
         settings = QVBoxLayout()
-        for title, form in (("Pruning", pruning_form), ("Low-rank", low_rank_form), ("Quantization", quantization_form),
-                            ("Graph", graph_form)):
-            box = QGroupBox(title)
-            box.setLayout(form)
-            settings.addWidget(box)
+        settings.addWidget(scroll, 1)
         self.expectations = QLabel()
         self.expectations.setWordWrap(True)
         self.expectations.setObjectName("expectations")
@@ -98,7 +51,6 @@ class OptimizePage(QWidget):
         buttons.addWidget(self.optimize_button)
         buttons.addWidget(self.cancel_button)
         settings.addLayout(buttons)
-        settings.addStretch(1)
 
         self.summary = QLabel("Choose settings and press Optimize. The result is graded against the original model.")
         self.summary.setWordWrap(True)
@@ -126,64 +78,25 @@ class OptimizePage(QWidget):
         layout = QHBoxLayout(self)
         layout.addLayout(settings, 2)
         layout.addLayout(result, 3)
-        for widget in (self.pruning, self.quantization, self.graph):
-            widget.currentIndexChanged.connect(self._update)
-        self.low_rank.toggled.connect(self._update)
+        self.form.changed.connect(self._update)
         self._update()
 
     # -- settings ----------------------------------------------------------------------------------------
     def set_options(self, options: dict) -> None:
         """Greys out what cannot apply to this model and device, with the reason as the tooltip."""
         self._options = options
-        for combo, section, names in ((self.pruning, "pruning", PRUNING), (self.quantization, "quantization", QUANTIZATION)):
-            for index, method in enumerate(names):
-                option = options.get(f"{section}.{method}")
-                item = combo.model().item(index)
-                item.setEnabled(option is None or option.available)
-                item.setToolTip("" if option is None or option.available else option.reason)
-            if not combo.model().item(combo.currentIndex()).isEnabled():
-                combo.setCurrentIndex(0)
-        low_rank = options.get("low_rank")
-        self.low_rank.setEnabled(low_rank is None or low_rank.available)
-        self.low_rank.setToolTip("" if low_rank is None or low_rank.available else low_rank.reason)
-        if not self.low_rank.isEnabled():
-            self.low_rank.setChecked(False)
-        self._update()
+        self.form.set_options(options)
 
     def recipe(self) -> Recipe:
-        data = Recipe().to_dict()
-        data["pruning"].update(method=self.pruning.currentData(), ratio=self.prune_ratio.value(),
-                               importance=self.importance.currentText())
-        if self.low_rank.isChecked():
-            data["low_rank"].update(method="rank_ratio", rank_ratio=self.rank_ratio.value())
-        data["quantization"].update(method=self.quantization.currentData(), per_channel=self.per_channel.isChecked(),
-                                    calibration_method=self.calibration_method.currentText())
-        data["calibration"]["samples"] = self.calibration_samples.value()
-        if self.quantization.currentData() == "auto":
-            data["budget"]["min_cosine"] = self.budget.value()
-        data["graph"]["level"] = self.graph.currentText()
-        return Recipe.from_dict(data)
+        return self.form.recipe()
 
     def set_busy(self, busy: bool) -> None:
         self.optimize_button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
 
     def _update(self) -> None:
-        structured = self.pruning.currentData() != "none"
-        self.prune_ratio.setEnabled(structured)
-        self.importance.setEnabled(self.pruning.currentData() == "structured")
-        self.rank_ratio.setEnabled(self.low_rank.isChecked())
-        method = self.quantization.currentData()
-        self.per_channel.setEnabled(method in ("dynamic_int8", "static_int8"))
-        self.calibration_method.setEnabled(method == "static_int8")
-        self.calibration_samples.setEnabled(method in ("static_int8", "auto"))
-        self.budget.setEnabled(method == "auto")
-        chosen = [f"pruning.{self.pruning.currentData()}", f"quantization.{method}"]
-        if self.low_rank.isChecked():
-            chosen.append("low_rank")
-        if self.graph.currentText() != "none":
-            chosen.append("graph")
-        notes = [note for key in chosen if key in self._options for note in self._options[key].expectations]
+        notes = [note for key in self.form.chosen_options() if key in self._options
+                 for note in self._options[key].expectations]
         self.expectations.setText("<b>What to expect here</b><br>" + "<br>".join(f"• {n}" for n in notes) if notes else "")
 
     # -- result --------------------------------------------------------------------------------------------
@@ -224,17 +137,3 @@ class OptimizePage(QWidget):
         self.open_button.setEnabled(bool(self._output))
         self.export_button.setEnabled(bool(self._artifact))
 
-
-def _combo(choices: dict[str, str]) -> QComboBox:
-    combo = QComboBox()
-    for value, text in choices.items():
-        combo.addItem(text, value)
-    return combo
-
-
-def _ratio(value: float) -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
-    box.setRange(0.05, 0.95)
-    box.setSingleStep(0.05)
-    box.setValue(value)
-    return box

@@ -1,1 +1,1 @@
-"""Small reusable widgets and helpers: tables, dialogs, icons, themes, form fields."""
+"""Small reusable widgets and helpers: form fields, tables, plots, figures with units, dialogs, icons, themes."""

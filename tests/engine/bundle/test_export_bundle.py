@@ -14,10 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.bundle import export as export_module
 from engine.backends import BackendOptions
+from engine.bundle import export as export_module
 from engine.bundle.export import (
-    BundleCancelled, BundleError, BundleExistsError, BundleRequest, BundleVerificationError, export_bundle,
+    BundleCancelled,
+    BundleError,
+    BundleExistsError,
+    BundleRequest,
+    BundleVerificationError,
+    export_bundle,
     verify_bundle,
 )
 from engine.model.inputs import InputRequest

@@ -7,7 +7,12 @@ import textwrap
 
 import pytest
 
-from engine.bundle.export import BundleError, BundleRequest, export_bundle, verify_bundle
+from engine.bundle.export import (
+    BundleError,
+    BundleRequest,
+    export_bundle,
+    verify_bundle,
+)
 from engine.errors import InputError
 from engine.model.inputs import InputRequest
 from engine.model.opening import load_model

@@ -31,7 +31,7 @@ def test_token_counts_and_timings_are_consistent(tiny_llama):
     assert summary.ttft.count == 3 and summary.tpot.count == 3 * 5
     assert "p99" in summary.tpot.unreliable_percentiles  # 15 samples cannot give a p99
     assert summary.prefill_tokens_per_s > 0 and summary.decode_tokens_per_s > 0
-    assert result.memory["peak_rss_bytes"] > 0
+    assert result.memory.peak_rss_bytes > 0
     assert result.cold_start["first_request_ms"] > 0
     assert result.environment["session"]["dtype"] == "float32"
     assert all(2 not in row for r in result.requests for row in r.output_ids)  # end-of-sequence is never chosen
@@ -61,6 +61,7 @@ def test_cache_on_and_off_give_the_same_greedy_tokens(tiny_llama):
     on, off = comparison.with_cache.requests, comparison.without_cache.requests
     assert [r.output_ids for r in on] == [r.output_ids for r in off]
     assert comparison.decode_speedup > 0
+    assert comparison.status == "completed" and comparison.requests == [*on, *off]
 
 
 def test_seeded_sampling_repeats_and_differs_by_seed(tiny_llama):

@@ -7,7 +7,11 @@ import torch
 from engine.generative.errors import QuantizationUnavailableError
 from engine.generative.loading import load_causal_lm
 from engine.generative.prompts import SAMPLE_TEXT, encode_text
-from engine.generative.quantization import perplexity, quantize_weights, quantize_with_fidelity
+from engine.generative.quantization import (
+    perplexity,
+    quantize_weights,
+    quantize_with_fidelity,
+)
 
 needs_bitsandbytes = pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is None,
                                         reason="bitsandbytes is not installed")

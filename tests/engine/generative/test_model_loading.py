@@ -3,9 +3,19 @@ import shutil
 
 import pytest
 
-from engine.errors import DeviceUnavailableError, InputError, ModelNotFoundError, UnsupportedModelError
+from engine.errors import (
+    DeviceUnavailableError,
+    InputError,
+    ModelNotFoundError,
+    UnsupportedModelError,
+)
 from engine.generative.errors import DtypeUnsupportedError, IncompleteModelFolderError
-from engine.generative.loading import check_fits, dtype_problem, load_causal_lm, resolve_device
+from engine.generative.loading import (
+    check_fits,
+    dtype_problem,
+    load_causal_lm,
+    resolve_device,
+)
 from engine.generative.model_folder import check_model_folder
 
 

@@ -1,12 +1,20 @@
 import importlib.util
 import shutil
+from pathlib import Path
 
 import pytest
 
 from engine.errors import InputError
+from engine.generative import onnx_genai
 from engine.generative.benchmark import run_generation_benchmark
 from engine.generative.errors import OnnxGenAIUnavailableError
-from engine.generative.onnx_genai import GenAIModel, export_genai_model, run_genai_benchmark
+from engine.generative.onnx_genai import (
+    CACHE_ENV,
+    GenAIModel,
+    cached_genai_export,
+    export_genai_model,
+    run_genai_benchmark,
+)
 from engine.generative.settings import GenerationSettings
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("onnxruntime_genai") is None,
@@ -14,8 +22,20 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("onnxruntime_genai") is
 
 
 @pytest.fixture(scope="module")
-def exported(tiny_llama_dir, tmp_path_factory):
-    return export_genai_model(tiny_llama_dir, tmp_path_factory.mktemp("genai") / "tiny-llama-onnx")
+def export_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("genai-cache")
+
+
+@pytest.fixture(scope="module")
+def first_export(tiny_llama_dir, export_cache):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_ENV, str(export_cache))
+        return cached_genai_export(tiny_llama_dir)
+
+
+@pytest.fixture(scope="module")
+def exported(first_export) -> Path:
+    return first_export.path
 
 
 def test_export_writes_a_complete_folder_and_nothing_else(exported):
@@ -60,3 +80,38 @@ def test_builder_failure_is_reported_and_cleaned_up(tiny_gpt2_dir, tmp_path):
     with pytest.raises(OnnxGenAIUnavailableError, match="builder failed"):
         export_genai_model(folder, tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gpt2"]
+
+
+def test_the_export_is_kept_in_the_cache(first_export, tiny_llama_dir, export_cache, monkeypatch):
+    # setup
+    monkeypatch.setenv(CACHE_ENV, str(export_cache))
+    # execute
+    again = cached_genai_export(tiny_llama_dir)
+    # assert
+    assert first_export.export_ms > 0 and again.export_ms is None
+    assert again.path == first_export.path and again.path.is_relative_to(export_cache)
+    assert again.source.sha256 == first_export.source.sha256 and again.to_dict()["cached"] is True
+
+
+def test_an_edited_folder_is_exported_again(tiny_llama_dir, tmp_path, monkeypatch):
+    # setup: a copy of the folder, and a builder stand-in that writes a minimal export
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_llama_dir, folder)
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    built = []
+
+    def build(source, target, *, precision, cancel):
+        built.append(target)
+        target.mkdir(parents=True)
+        (target / "genai_config.json").write_text("{}")
+        return target
+
+    monkeypatch.setattr(onnx_genai, "export_genai_model", build)
+    first = cached_genai_export(folder)
+    # execute: a tokenizer change alone must give a new export; the same files must not
+    (folder / "tokenizer.json").write_text((folder / "tokenizer.json").read_text() + " ")
+    edited = cached_genai_export(folder)
+    again = cached_genai_export(folder)
+    # assert
+    assert built == [first.path, edited.path] and first.path != edited.path
+    assert again.path == edited.path and again.export_ms is None

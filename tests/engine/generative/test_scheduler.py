@@ -1,5 +1,6 @@
 import threading
 from time import perf_counter_ns
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -9,8 +10,13 @@ from engine.generative.benchmark import serve_request
 from engine.generative.decoding import Decoder
 from engine.generative.prompts import random_prompts
 from engine.generative.scheduler import DecodeBatch, _InFlight, serve_stream
-from engine.generative.serving import poisson_arrivals, run_serving_benchmark, sweep_arrival_rates
-from engine.generative.settings import ServingSettings
+from engine.generative.serving import (
+    RateSweep,
+    poisson_arrivals,
+    run_serving_benchmark,
+    sweep_arrival_rates,
+)
+from engine.generative.settings import RateSweepSettings, ServingSettings
 
 
 def alone(decoder, prompt, new_tokens):
@@ -83,7 +89,7 @@ def test_served_stream_measures_from_the_scheduled_arrival(tiny_llama):
     assert result.inter_token.count == 6 * 3
     summary = result.to_dict()
     assert summary["decode_steps"] == result.steps.batch_sizes.size and summary["max_batch_reached"] >= 1
-    assert result.memory["peak_rss_bytes"] > 0
+    assert result.memory.peak_rss_bytes > 0
     assert len(result.token_samples()) == 6 * 4  # per request: its prefill and 3 decode steps
 
 
@@ -123,9 +129,39 @@ def test_arrivals_are_seeded_poisson():
 
 
 def test_sweep_runs_each_rate(tiny_llama):
-    results = sweep_arrival_rates(tiny_llama, ServingSettings(requests=3, prompt_tokens=5, new_tokens=3),
-                                  [None, 500.0])
-    assert [r.settings["rate_per_s"] for r in results] == [None, 500.0]
+    stream = ServingSettings(requests=3, prompt_tokens=5, new_tokens=3)
+    sweep = sweep_arrival_rates(tiny_llama, RateSweepSettings(rates_per_s=(500.0,), stream=stream))
+    results = [*sweep.points, sweep.all_at_once]
+    assert [r.settings["rate_per_s"] for r in results] == [500.0, None]
+
+
+def test_the_saturation_point_is_the_all_at_once_capacity():
+    # setup: 10 tokens per request served at 100 tokens/s when every request arrives at once
+    settings = RateSweepSettings(rates_per_s=(5.0, 10.0, 20.0), stream=ServingSettings(new_tokens=10))
+
+    def stream(tokens_per_s: float) -> SimpleNamespace:
+        return SimpleNamespace(status="completed", requests=[], throughput_tokens_per_s=tokens_per_s)
+
+    points = (stream(50.0), stream(95.0), stream(99.0))
+    # execute
+    sweep = RateSweep(settings, points, stream(100.0))
+    cancelled = RateSweep(settings, points[:1], None)
+    # assert
+    assert sweep.saturation_rate_per_s == pytest.approx(10.0) and sweep.load(5.0) == pytest.approx(0.5)
+    assert sweep.rates_beyond_saturation == [10.0, 20.0] and sweep.status == "completed"
+    assert cancelled.status == "cancelled" and cancelled.saturation_rate_per_s is None
+    assert cancelled.rates_beyond_saturation == []
+
+
+def test_rate_sweep_settings_are_sorted_and_checked_before_any_run():
+    stream = ServingSettings(rate_per_s=1.0, duration_s=2.0)
+    sweep = RateSweepSettings(rates_per_s=(4.0, 1.0, 4.0), stream=stream)
+    assert sweep.rates_per_s == (1.0, 4.0)
+    assert sweep.stream_at(4.0).duration_s == 2.0 and sweep.stream_at(None).duration_s is None
+    with pytest.raises(InputError, match="at least one rate"):
+        RateSweepSettings(rates_per_s=(), stream=stream)
+    with pytest.raises(InputError, match="arrival rate"):
+        RateSweepSettings(rates_per_s=(1.0, 0.0), stream=stream)
 
 
 def test_serving_settings_are_validated():

@@ -3,15 +3,15 @@ import threading
 import numpy as np
 import pytest
 
-from engine.measure import prepared_session as prepared_session_module
-from engine.measure import runner as runner_module
 from engine.backends import BackendOptions, get_backend
 from engine.device.discovery import DeviceRunner
 from engine.errors import BackendError, InputError
-from engine.model.inputs import InputRequest, prepare_inputs
-from engine.model.opening import load_model
+from engine.measure import prepared_session as prepared_session_module
+from engine.measure import runner as runner_module
 from engine.measure.runner import BenchmarkSettings, run_benchmark
 from engine.measure.samples import SampleBuffer
+from engine.model.inputs import InputRequest, prepare_inputs
+from engine.model.opening import load_model
 from tests.conftest import SAMPLE_CNN
 
 CPU_ORT = DeviceRunner("onnxruntime", "CPUExecutionProvider")

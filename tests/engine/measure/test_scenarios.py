@@ -12,31 +12,24 @@ import time
 import numpy as np
 import pytest
 
-from engine.measure import runner as runner_module
-from engine.measure import max_rate as max_rate_module
-from engine.measure import scenarios as scenarios_module
 from engine.backends import BackendOptions, get_backend
 from engine.device.discovery import DeviceRunner
 from engine.errors import BackendError, InputError
-from engine.model.inputs import InputRequest, prepare_inputs
+from engine.measure import max_rate as max_rate_module
+from engine.measure import runner as runner_module
+from engine.measure import scenarios as scenarios_module
 from engine.measure.max_rate import find_max_rate
-from engine.model.opening import load_model
 from engine.measure.prepared_session import ColdStart, PreparedSession, prepared_session
 from engine.measure.samples import SampleBuffer
-from engine.measure.scenarios import ScenarioSettings, judge_validity, poisson_arrivals, run_scenario
-
-MS = 1_000_000
-
-
-class VirtualClock:
-    def __init__(self) -> None:
-        self.now = 1_000 * MS
-
-    def __call__(self) -> int:
-        return self.now
-
-    def wait_until(self, deadline_ns: int, cancel: threading.Event) -> None:
-        self.now = max(self.now, deadline_ns)
+from engine.measure.scenarios import (
+    ScenarioSettings,
+    judge_validity,
+    poisson_arrivals,
+    run_scenario,
+)
+from engine.model.inputs import InputRequest, prepare_inputs
+from engine.model.opening import load_model
+from tests.engine.measure.virtual_clock import MS, VirtualClock, fixed_service
 
 
 class FakeSession:
@@ -62,15 +55,6 @@ def clock(monkeypatch) -> VirtualClock:
         monkeypatch.setattr(module, "perf_counter_ns", virtual)
     monkeypatch.setattr(scenarios_module, "wait_until", virtual.wait_until)
     return virtual
-
-
-def _fixed_service(clock: VirtualClock, service_ns: int, calls: list | None = None):
-    def call() -> None:
-        clock.now += service_ns
-        if calls is not None:
-            calls.append(clock.now)
-
-    return call
 
 
 # ---- the arrival schedule ------------------------------------------------------------------------------------
@@ -120,7 +104,7 @@ def test_an_overloaded_server_charges_queueing_to_each_query_from_its_scheduled_
     samples = SampleBuffer()
 
     # execute
-    result = run_scenario(_prepared(_fixed_service(clock, 5 * MS)), 1, settings, samples=samples)
+    result = run_scenario(_prepared(fixed_service(clock, 5 * MS)), 1, settings, samples=samples)
 
     # assert: latency = completion - scheduled arrival, the server taking queries in arrival order (Lindley)
     arrivals = result.starts_ns
@@ -144,7 +128,7 @@ def test_a_lightly_loaded_server_shows_no_queueing_and_holds_its_bound(clock: Vi
                                 latency_bound_ms=2.0, seed=1)
 
     # execute
-    result = run_scenario(_prepared(_fixed_service(clock, MS)), 2, settings)
+    result = run_scenario(_prepared(fixed_service(clock, MS)), 2, settings)
 
     # assert: almost every query finds the server idle; the few that arrive within 1 ms of another wait a little
     assert np.median(result.queueing_ns) == 0
@@ -177,7 +161,7 @@ def test_the_search_stops_a_trial_once_p99_cannot_hold_the_bound(clock: VirtualC
                                 latency_bound_ms=20.0, seed=0)
 
     # execute
-    result = run_scenario(_prepared(_fixed_service(clock, 5 * MS)), 1, settings, abort_when_bound_broken=True)
+    result = run_scenario(_prepared(fixed_service(clock, 5 * MS)), 1, settings, abort_when_bound_broken=True)
 
     # assert: 1000 queries, p99 breaks once 11 miss the bound (index 989 of 1000 is then over it)
     assert result.queries < 100 and result.stopped_early is not None
@@ -193,7 +177,7 @@ def test_single_stream_runs_until_both_minimums_and_reports_p90(clock: VirtualCl
     settings = ScenarioSettings("single-stream", min_duration_s=0.5, min_queries=20, warmup=2)
 
     # execute
-    result = run_scenario(_prepared(_fixed_service(clock, 10 * MS)), 1, settings)
+    result = run_scenario(_prepared(fixed_service(clock, 10 * MS)), 1, settings)
 
     # assert: 0.5 s of 10 ms queries
     assert result.queries == 50 and result.validity.valid
@@ -207,7 +191,7 @@ def test_offline_streams_enough_items_for_the_minimum_duration_and_reports_throu
     settings = ScenarioSettings("offline", min_duration_s=1.0, min_queries=64, warmup=5)
 
     # execute
-    result = run_scenario(_prepared(_fixed_service(clock, 2 * MS)), 4, settings)
+    result = run_scenario(_prepared(fixed_service(clock, 2 * MS)), 4, settings)
 
     # assert
     assert result.queries == 625 and result.items == 2500
@@ -307,7 +291,7 @@ def test_find_max_rate_brackets_the_highest_rate_that_holds_the_bound(clock: Vir
                                 target_qps=1.0, seed=9)
 
     # execute
-    search = find_max_rate(_prepared(_fixed_service(clock, 10 * MS)), 1, settings, relative_tolerance=0.05)
+    search = find_max_rate(_prepared(fixed_service(clock, 10 * MS)), 1, settings, relative_tolerance=0.05)
 
     # assert
     assert search.capacity_qps == pytest.approx(100.0)
@@ -326,7 +310,7 @@ def test_find_max_rate_reports_none_when_the_model_alone_breaks_the_bound(clock:
                                 target_qps=1.0)
 
     # execute
-    search = find_max_rate(_prepared(_fixed_service(clock, 30 * MS)), 1, settings)
+    search = find_max_rate(_prepared(fixed_service(clock, 30 * MS)), 1, settings)
 
     # assert
     assert search.max_rate_qps is None and "too long" in search.note
@@ -363,7 +347,7 @@ def test_find_max_rate_looks_above_a_capacity_that_holds_and_says_when_trials_ar
                                 target_qps=1.0)
 
     # execute
-    search = find_max_rate(_prepared(_fixed_service(clock, 10 * MS)), 1, settings)
+    search = find_max_rate(_prepared(fixed_service(clock, 10 * MS)), 1, settings)
 
     # assert
     assert [round(t.rate_qps) for t in search.trials] == [100, 125] and all(t.held for t in search.trials)

@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 
 from engine.errors import InputError, ShapeMismatchError
-from engine.model.inputs import InputRequest, parse_dim_options, parse_dims, parse_shape_options, prepare_inputs
+from engine.model.inputs import (
+    InputRequest,
+    parse_dim_options,
+    parse_dims,
+    parse_shape_options,
+    prepare_inputs,
+)
 from engine.model.tensors import TensorSpec
 
 TOKENS = (TensorSpec("input_ids", "int64", ("batch", "sequence")), TensorSpec("attention_mask", "int64", ("batch", "sequence")))

@@ -155,7 +155,7 @@ def test_torch_run_error_is_typed(tmp_path):
 
 def test_without_pytorch_torch_models_get_a_clear_error(tmp_path, monkeypatch):
     from engine.model import torch_loader
-    from engine.optimize.passes import plan
+    from engine.optimize import plan
 
     path = tmp_path / "model.pt"
     torch.jit.trace(_module(), torch.ones(1, 4)).save(str(path))

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from engine.errors import CalibrationDataError
-from engine.optimize.fidelity import check_budget, compare_outputs
 from engine.model.inputs import InputRequest
 from engine.model.macs import count_macs
 from engine.model.opening import load_model
+from engine.optimize.fidelity import check_budget, compare_outputs
 from engine.optimize.optimizer import optimize
 from engine.optimize.recipe import AccuracyBudget, Recipe
 from tests.engine.optimize.opt_models import conv_onnx, mlp_onnx, private_cache  # noqa: F401

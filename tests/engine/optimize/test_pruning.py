@@ -9,12 +9,12 @@ import pytest
 from engine.device.discovery import DeviceRunner
 from engine.model.inputs import InputRequest
 from engine.model.opening import load_model
+from engine.model.torch_loader import load_module
 from engine.optimize.optimizer import optimize
 from engine.optimize.passes import TorchArtifact, get_pass
 from engine.optimize.passes.base import PassContext
 from engine.optimize.passes.model_inputs import FeedSpecs, ModelInputs
 from engine.optimize.recipe import CalibrationSettings, Recipe
-from engine.model.torch_loader import load_module
 from tests.engine.optimize.opt_models import private_cache, torch_factories  # noqa: F401
 
 torch = pytest.importorskip("torch")
@@ -24,7 +24,7 @@ TOKENS_SHAPE = InputRequest(shapes={"tokens": (1, 6, 8)})
 
 def pass_context(tmp_path, request: InputRequest, handle) -> PassContext:
     inputs = ModelInputs(request, 0, CalibrationSettings(samples=4))
-    return PassContext(threading.Event(), lambda fraction, message: None, tmp_path, tmp_path / "out.onnx", Recipe(),
+    return PassContext(threading.Event(), lambda fraction, message: None, tmp_path, tmp_path / "out.onnx",
                        DeviceRunner("onnxruntime", "CPUExecutionProvider"), inputs, FeedSpecs.of_handle(handle))
 
 
@@ -38,7 +38,7 @@ def torch_artifact(factory: str, request: InputRequest, tmp_path):
 
 def run_pass(name: str, recipe: Recipe, artifact, context):
     implementation = get_pass(name)
-    config = implementation.config_from_recipe(recipe, context.runner)
+    config = recipe.config_for(implementation, context.runner)
     return implementation.run(artifact, config, context)
 
 
@@ -95,7 +95,7 @@ def test_unstructured_pruning_reports_sparsity_without_promising_speed(tmp_path)
     assert float((module.features[0].weight == 0).float().mean()) == pytest.approx(0.6, abs=0.02)
     assert float((module.classifier.weight == 0).float().mean()) == 0.0
     assert output.report["speedup_expected"] is False
-    config = implementation.config_from_recipe(recipe, DeviceRunner("onnxruntime", "CPUExecutionProvider"))
+    config = recipe.config_for(implementation, DeviceRunner("onnxruntime", "CPUExecutionProvider"))
     assert "expect no speedup" in implementation.expectations(config, None, None)[0]
 
 
@@ -128,7 +128,7 @@ def test_energy_rank_keeps_the_requested_share():
     from engine.optimize.passes.low_rank import LowRankConfig, chosen_rank
 
     singular = torch.tensor([3.0, 2.0, 1.0, 0.5])
-    config = LowRankConfig("energy", 0.5, 0.9, ())
+    config = LowRankConfig(method="energy", energy=0.9)
 
     # execute
     rank = chosen_rank(singular, config)

@@ -154,3 +154,20 @@ def test_before_after_latency_is_measured_side_by_side(tmp_path):
     assert timing["baseline"]["samples"] >= 10 and timing["optimized"]["samples"] >= 10
     assert timing["speedup"] == timing["baseline"]["median_ms"] / timing["optimized"]["median_ms"]
     assert timing["macs"]["baseline"] == timing["macs"]["optimized"] == 16 * 32 + 32 * 4
+
+
+def test_dynamic_int8_quantizes_only_the_op_types_asked_for(tmp_path):
+    # setup
+    source = load_model(conv_onnx(tmp_path / "conv.onnx", opset=13))
+    shapes = InputRequest(dims={"height": 8, "width": 8})
+    every_type = Recipe.from_dict({"quantization": {"method": "dynamic_int8"}})
+    matmul_only = Recipe.from_dict({"quantization": {"method": "dynamic_int8", "op_types_to_quantize": ["MatMul"]}})
+
+    # execute
+    quantized = optimize(source, every_type, shapes, tmp_path / "every_type.onnx")
+    conv_kept = optimize(source, matmul_only, shapes, tmp_path / "conv_kept.onnx")
+
+    # assert: ONNX Runtime's quantizer got the list (ConvInteger is what it makes of a Conv)
+    assert "ConvInteger" in ops(quantized.output_path)
+    assert "ConvInteger" not in ops(conv_kept.output_path) and "Conv" in ops(conv_kept.output_path)
+    assert conv_kept.steps[-1].config["op_types_to_quantize"] == ("MatMul",)

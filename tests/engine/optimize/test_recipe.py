@@ -7,7 +7,8 @@ import pytest
 from engine.device.discovery import DeviceRunner
 from engine.errors import OptimizationError, RecipeError
 from engine.model.opening import load_model
-from engine.optimize.passes.plan import option_applicability, plan_optimization
+from engine.optimize.passes import get_pass
+from engine.optimize.plan import option_applicability, plan_optimization
 from engine.optimize.recipe import Recipe
 from tests.conftest import REPO, SAMPLE_CNN, SAMPLE_TRANSFORMER
 
@@ -138,3 +139,35 @@ def test_option_applicability_greys_out_module_passes_for_onnx():
     assert unstructured["pruning.unstructured"].available
     assert any("no speedup" in note for note in unstructured["pruning.unstructured"].expectations)
     assert any("slower" in note for note in options["quantization.fp16"].expectations)
+
+
+def test_a_pass_config_is_built_from_its_knobs_the_recipe_and_the_device():
+    # setup
+    recipe = Recipe.from_dict({"quantization": {"method": "auto", "nodes_to_exclude": ["conv0"]},
+                               "calibration": {"samples": 8}, "fidelity_samples": 5})
+
+    # execute
+    config = recipe.config_for(get_pass("auto_quantization"), CUDA)
+
+    # assert
+    assert config.nodes_to_exclude == ("conv0",) and config.auto_max_fp32_nodes == 16  # its own knobs
+    assert config.calibration_samples == 8 and config.fidelity_samples == 5  # named from the recipe
+    assert config.budget.min_cosine == 0.99  # auto without a budget: the default one
+    assert config.provider == "CUDAExecutionProvider"  # from the device
+
+
+def test_every_knob_of_every_pass_is_in_its_recipe_section():
+    # setup
+    from dataclasses import fields
+
+    from engine.optimize.params import KNOB
+    from engine.optimize.passes import registered
+
+    # execute
+    defaults = Recipe().to_dict()
+
+    # assert
+    for implementation in registered().values():
+        for spec in fields(implementation.config_type):
+            if KNOB in spec.metadata:
+                assert spec.name in defaults[implementation.section.name], (implementation.name, spec.name)

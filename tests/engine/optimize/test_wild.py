@@ -10,7 +10,12 @@ from engine.model.inputs import InputRequest
 from engine.model.opening import load_model
 from engine.optimize.optimizer import optimize
 from engine.optimize.recipe import Recipe
-from tests.engine.optimize.opt_models import conflicting_dims_onnx, conv_onnx, mlp_onnx, private_cache  # noqa: F401
+from tests.engine.optimize.opt_models import (  # noqa: F401
+    conflicting_dims_onnx,
+    conv_onnx,
+    mlp_onnx,
+    private_cache,
+)
 
 
 def opset(path) -> int:

@@ -16,10 +16,20 @@ from engine.backends import BackendOptions
 from engine.device.discovery import DeviceRunner
 from engine.errors import BackendError
 from engine.model.inputs import InputRequest, prepare_inputs
-from engine.profiling.layer_profile import LayerProfile, NodeEvent, build_profile, profile_layers
-from engine.profiling.onnxruntime_profile import profiling_session
 from engine.model.opening import load_model
-from engine.profiling.report import compare_profiles, comparison_text, op_family, profile_text
+from engine.profiling.layer_profile import (
+    LayerProfile,
+    NodeEvent,
+    build_profile,
+    profile_layers,
+)
+from engine.profiling.onnxruntime_profile import profiling_session
+from engine.profiling.report import (
+    compare_profiles,
+    comparison_text,
+    op_family,
+    profile_text,
+)
 
 CPU = DeviceRunner("onnxruntime", "CPUExecutionProvider")
 

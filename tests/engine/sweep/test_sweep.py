@@ -8,13 +8,30 @@ import threading
 import numpy as np
 import pytest
 
-from engine.measure import adaptive_stopping as stopping_module
-from engine.measure.adaptive_stopping import StoppingRule, measure_until_stable, median_interval
 from engine.errors import DeviceUnavailableError, InputError, ShapeMismatchError
-from engine.model.opening import load_model
+from engine.measure import adaptive_stopping as stopping_module
+from engine.measure.adaptive_stopping import (
+    StoppingRule,
+    measure_until_stable,
+    median_interval,
+)
 from engine.measure.prepared_session import ColdStart, PreparedSession
-from engine.sweep.grid import PointSummary, SweepGrid, SweepPoint, SweepSpec, pending_points, run_sweep
-from engine.sweep.analysis import analyze_sweep, frontier, grid_tables, grid_text, most_efficient
+from engine.model.opening import load_model
+from engine.sweep.analysis import (
+    analyze_sweep,
+    frontier,
+    grid_tables,
+    grid_text,
+    most_efficient,
+)
+from engine.sweep.grid import (
+    PointSummary,
+    SweepGrid,
+    SweepPoint,
+    SweepSpec,
+    pending_points,
+    run_sweep,
+)
 from engine.sweep.points import measure_point, point_target, resolve_provider
 from tests.conftest import linear_onnx
 

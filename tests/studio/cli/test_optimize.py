@@ -4,7 +4,9 @@ import onnxruntime as ort
 import pytest
 
 from engine.device import discovery as devices
-from studio.cli.main import main
+from engine.optimize.recipe import Recipe
+from studio.cli.main import build_parser, main
+from studio.cli.optimize import recipe_from_args
 from tests.conftest import embedding_onnx, linear_onnx
 
 
@@ -64,3 +66,21 @@ def test_bad_recipes_are_one_line_errors(tmp_path, capsys, extra, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_every_recipe_knob_is_a_flag_laid_over_the_recipe_file(tmp_path):
+    # setup
+    saved = tmp_path / "saved.json"
+    Recipe.from_dict({"quantization": {"method": "static_int8", "percentile": 99.9, "reduce_range": True}}).save(saved)
+    argv = ["optimize", "m.onnx", "-o", "o.onnx", "--recipe", str(saved), "--quantize", "dynamic",
+            "--quantization-op-types-to-quantize", "MatMul,Gather", "--no-quantization-reduce-range",
+            "--low-rank", "0.3", "--budget-cosine", "0.98"]
+
+    # execute
+    recipe = recipe_from_args(build_parser().parse_args(argv))
+
+    # assert
+    assert recipe.quantization.method == "dynamic_int8" and recipe.quantization.percentile == 99.9
+    assert recipe.quantization.op_types_to_quantize == ["MatMul", "Gather"] and not recipe.quantization.reduce_range
+    assert recipe.low_rank.method == "rank_ratio" and recipe.low_rank.rank_ratio == 0.3  # --low-rank R picks the method
+    assert recipe.budget.min_cosine == 0.98

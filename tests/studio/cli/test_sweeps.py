@@ -25,7 +25,8 @@ from profilers.run_summary import summarize_run
 from storage import open_database
 from storage.schema import SweepRow
 from studio.cli.main import main
-from studio.usecases.sweeps import SweepRequest, point_energy, sweep_model
+from studio.usecases.sweep_points import point_energy
+from studio.usecases.sweeps import SweepRequest, sweep_model
 from tests.conftest import REPO, linear_onnx
 
 TINY_POINTS = ["--point-cap-s", "0.1", "--min-iterations", "20", "--warmup", "1"]

@@ -63,3 +63,21 @@ def test_power_from_an_energy_counter():
     joules = np.array([0.0, 10.0, 30.0, 30.0, 45.0])
     times, watts = power_from_energy(t, joules)
     assert list(watts) == [10.0, 20.0, 15.0] and list(times) == [1_000_000_000, 2_000_000_000, 3_000_000_000]
+
+
+def test_a_view_handed_to_the_plots_stays_as_it_was_while_the_run_goes_on():
+    # setup
+    starts, latencies = _stream(3000)
+    buffer = SampleBuffer.from_arrays(starts[:1500], latencies[:1500])
+    tracker = LatencyTracker()
+    first = tracker.update(buffer)
+    shown = first.latency_ms.copy(), first.rolling_p99_ms.copy()
+
+    # execute: the tracker takes in twice as many samples, growing its columns
+    buffer.extend(starts[1500:], latencies[1500:])
+    later = tracker.update(buffer)
+
+    # assert
+    assert np.array_equal(first.latency_ms, shown[0]) and np.array_equal(first.rolling_p99_ms, shown[1])
+    assert not first.latency_ms.flags.writeable
+    assert len(later.latency_ms) == 3000 and np.array_equal(later.latency_ms[:1500], shown[0])

@@ -15,7 +15,11 @@ import storage
 from engine.bundle.export import BundleRequest, export_bundle, verify_bundle
 from engine.model.opening import load_model
 from storage import EnergyFigure, ModelInfo, RunStart
-from studio.reports import html as reports
+from studio.reports import run_report
+from studio.reports.bundle_report import bundle_report_renderer
+from studio.reports.comparison_report import comparison_html
+from studio.reports.run_report import write_run_report
+from studio.usecases.bundles import run_summary
 from tests.conftest import SAMPLE_TRANSFORMER
 
 ENVIRONMENT = {"cpu": {"model": "Test CPU", "flags": ["avx2"]}, "packages": {"onnxruntime": "1.20"},
@@ -84,7 +88,7 @@ def test_single_run_report_is_self_contained_with_plots(tmp_path, two_runs):
     run = two_runs[0]
     output = tmp_path / "report.html"
     # execute
-    written = reports.write_run_report(None, run.record.id, [], output)
+    written = write_run_report(None, run.record.id, [], output)
     text = written.read_text(encoding="utf-8")
     document = _Document(text)
     # assert
@@ -103,7 +107,7 @@ def test_comparison_report_has_intervals_energy_and_environment_differences(tmp_
     # setup
     baseline, candidate = (run.record.id for run in two_runs)
     # execute
-    text = reports.write_run_report(None, baseline, [candidate], tmp_path / "compare.html").read_text()
+    text = write_run_report(None, baseline, [candidate], tmp_path / "compare.html").read_text()
     document = _Document(text)
     # assert
     pair = storage.compare_runs(two_runs).pairs[0]
@@ -120,7 +124,7 @@ def test_gui_comparison_export_uses_the_same_plots(two_runs):
     comparison = storage.compare_runs(two_runs)
     latencies = {run.record.id: run.latency.latencies_ns / 1e6 for run in two_runs}
     # execute
-    text = reports.comparison_html(comparison, latencies)
+    text = comparison_html(comparison, latencies)
     document = _Document(text)
     # assert
     assert len(_svg_roots(document)) == 2 and "Latency CDF" in text
@@ -131,9 +135,9 @@ def test_gui_comparison_export_uses_the_same_plots(two_runs):
 def test_bundle_report_holds_model_card_and_the_comparison_with_the_original_run(tmp_path, two_runs):
     # setup
     original, run = two_runs
-    renderer = reports.bundle_report_renderer(run, original=original)
+    renderer = bundle_report_renderer(run, original=original)
     request = BundleRequest(model=load_model(SAMPLE_TRANSFORMER), output=tmp_path / "bundle",
-                            benchmark=reports.run_summary(run), tool_version="1.2.3")
+                            benchmark=run_summary(run), tool_version="1.2.3")
     # execute
     result = export_bundle(request, render_report=renderer)
     text = (result.path / "report.html").read_text()
@@ -150,10 +154,10 @@ def test_a_write_failing_midway_leaves_the_previous_file_alone(tmp_path, two_run
     # setup: text that cannot be encoded, after a first megabyte that can, fails the write half way through
     output = tmp_path / "report.html"
     output.write_text("previous")
-    monkeypatch.setattr(reports, "render", lambda context: "<html>" + "x" * (1 << 20) + "\ud800")
+    monkeypatch.setattr(run_report, "render", lambda context: "<html>" + "x" * (1 << 20) + "\ud800")
     # execute
     with pytest.raises(UnicodeEncodeError):
-        reports.write_run_report(None, two_runs[0].record.id, [], output)
+        write_run_report(None, two_runs[0].record.id, [], output)
     # assert
     assert output.read_text() == "previous" and [p.name for p in tmp_path.iterdir()] == ["report.html"]
 

@@ -21,7 +21,7 @@ def main(out: Path) -> None:
     os.environ.update(AUTOGLM_STUDIO_DB=str(work / "studio.db"), AUTOGLM_STUDIO_DATA=str(work / "data"),
                       AUTOGLM_STUDIO_CACHE=str(work / "cache"))
     from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication, QMessageBox
+    from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
     from studio.ui.main_window import MainWindow
     from studio.ui.widgets.theme import apply_theme
@@ -42,43 +42,44 @@ def main(out: Path) -> None:
     for theme in ("light", "dark"):
         apply_theme(app, theme)
         window = MainWindow(QSettings(str(work / f"{theme}.ini"), QSettings.Format.IniFormat))
-        window.resize(1400, 900)
+        window.resize(1280, 720)
         window.show()
         window.start(None)
-        wait(lambda: window.handle is not None and not window.jobs and window.dashboard is not None)
+        wait(lambda: window.state.model is not None and window.runner.idle and window.dashboard is not None)
 
         def shot(name: str) -> None:
             window.grab().save(str(out / f"{name}_{theme}.png"))
 
         shot("model")
-        window.nav.setCurrentRow(list(window.pages).index("Run settings"))
+        window.show_page("Run settings")
         wait(lambda: True)
         shot("run_settings")
 
-        window.compare_seconds = 0.5
+        window.state.update_run_settings(compare_seconds=0.5)
         page = window.optimize_page
-        page.quantization.setCurrentIndex(page.quantization.findData("auto"))
-        window.nav.setCurrentRow(list(window.pages).index("Optimize"))
-        window.start_optimize()
-        wait(lambda: window.optimize_job is None and not window.jobs, 300)
+        quantization = page.form.selector("quantization")
+        quantization.setCurrentIndex(quantization.findData("auto"))
+        window.show_page("Optimize")
+        page.optimize_button.click()
+        wait(lambda: window.runner.idle, 300)
         shot("optimize_auto")
 
         window.run_settings.duration.setValue(4.0)
         window.run_settings.threads.setValue(1)
-        window.start_run()
-        wait(lambda: window.run_job is None or len(window.dashboard.feed.samples) > 2000, 60)
+        window.actions["run"].trigger()
+        wait(lambda: not window.state.jobs.is_running("run") or len(window.dashboard.feed.samples) > 2000, 60)
         shot("dashboard_running")
-        wait(lambda: window.run_job is None and not window.jobs, 60)
+        wait(lambda: window.runner.idle, 60)
         window.run_settings.duration.setValue(1.0)
-        window.start_run()
-        wait(lambda: window.run_job is None and not window.jobs, 60)
+        window.actions["run"].trigger()
+        wait(lambda: window.runner.idle, 60)
 
-        window.nav.setCurrentRow(list(window.pages).index("History"))
+        window.show_page("History")
         wait(lambda: window.history.table.rowCount() >= 2)
         shot("history")
         window.history.table.selectAll()
-        window.history._compare_selected()
-        wait(lambda: window.compare_page.view is not None and not window.jobs)
+        window.actions["compare"].trigger()
+        wait(lambda: window.compare_page.view is not None and window.runner.idle)
         shot("compare")
 
         from engine.generative.random_models import build_random_causal_lm
@@ -88,14 +89,19 @@ def main(out: Path) -> None:
         page.folder.setText(str(llama))
         page.prompt_tokens.setValue(32)
         page.new_tokens.setValue(24)
-        window.nav.setCurrentRow(list(window.pages).index("Generate"))
-        window.start_generate()
-        wait(lambda: window.generate_job is None and not window.jobs, 120)
+        window.show_page("Generate")
+        page.run_button.click()
+        wait(lambda: window.runner.idle, 120)
         shot("generate")
+
+        window.show_page("Sweep")
+        wait(lambda: True)
+        shot("sweep_empty")
 
         broken = work / "broken.onnx"
         broken.write_bytes(os.urandom(256))
-        window.open_model(str(broken))
+        QFileDialog.getOpenFileName = lambda *args, **kwargs: (str(broken), "")
+        window.actions["open"].trigger()
         wait(lambda: any(isinstance(w, QMessageBox) and w.isVisible() for w in app.topLevelWidgets()))
         dialog = next(w for w in app.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible())
         dialog.grab().save(str(out / f"error_dialog_{theme}.png"))

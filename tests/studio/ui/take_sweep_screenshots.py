@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SAMPLE_CNN = REPO / "resources" / "models" / "sample_cnn.onnx"
 
 
@@ -27,27 +27,16 @@ def main(out: Path) -> None:
     from PySide6.QtWidgets import QApplication, QMainWindow
 
     from engine.measure.runner import BenchmarkSettings
-    from studio.ui.jobs import Job
+    from studio import usecases
+    from studio.ui.job_runner import JobRunner
     from studio.ui.pages.layers_view import LayersView
     from studio.ui.pages.sweep_page import SweepPage
+    from studio.ui.state import AppState
     from studio.ui.widgets.theme import apply_theme
-    from studio.usecases import BenchRequest
-    from studio.usecases.profiles import profile_model
 
     app = QApplication(sys.argv)
     app.setQuitOnLastWindowClosed(False)
     out.mkdir(parents=True, exist_ok=True)
-    jobs: list[Job] = []
-
-    def start_job(name, work_fn, on_success, on_failure=None, show_progress=True) -> Job:
-        job = Job(name, work_fn)
-        job.succeeded.connect(on_success)
-        job.failed.connect(lambda message, details: print(f"{name} failed: {message}\n{details}", file=sys.stderr))
-        if on_failure is not None:
-            job.failed.connect(lambda message, details: on_failure(message))
-        jobs.append(job)
-        job.start()
-        return job
 
     def wait(condition, seconds: float = 300.0) -> None:
         deadline = time.monotonic() + seconds
@@ -58,25 +47,31 @@ def main(out: Path) -> None:
         while time.monotonic() < settle:
             app.processEvents()
 
-    profiled = profile_model(BenchRequest(model=str(SAMPLE_CNN), settings=BenchmarkSettings(5, 50, 0.2)))
+    profiled = usecases.profile_model(usecases.BenchRequest(model=str(SAMPLE_CNN),
+                                                            settings=BenchmarkSettings(5, 50, 0.2)))
     for theme in ("light", "dark"):
         apply_theme(app, theme)
         window = QMainWindow()
-        page = SweepPage(start_job, lambda: str(SAMPLE_CNN))
+        state = AppState()
+        runner = JobRunner(state.jobs, window)
+        state.jobs.finished.connect(lambda job: job.error and print(f"{job.kind}: {job.error}\n{job.details}",
+                                                                    file=sys.stderr))
+        state.open(usecases.open_model(str(SAMPLE_CNN)))
+        page = SweepPage(state, runner)
         window.setCentralWidget(page)
-        window.resize(1400, 900)
+        window.resize(1280, 720)
         window.show()
         page.batches.setText("1,2,4,8")
         page.threads.setText("1,2")
         page.point_cap.setValue(0.5)
         page.latency_limit.setValue(2.0)
-        page.start()
+        page.run_button.click()
         wait(lambda: page.job is None)
         page.select_point(page.report.summaries[0].key)
         wait(lambda: True)
         window.grab().save(str(out / f"sweep_{theme}.png"))
 
-        layers = LayersView(start_job)
+        layers = LayersView(runner)
         window.setCentralWidget(layers)
         layers.show_run(profiled.bench.run_id)
         wait(lambda: layers.profile is not None)
@@ -84,11 +79,10 @@ def main(out: Path) -> None:
         layers.show_profile(_fallback_example())
         wait(lambda: True)
         window.grab().save(str(out / f"layers_fallback_example_{theme}.png"))
+        runner.shut_down(60)
         window.close()
         window.deleteLater()
         app.processEvents()
-    for job in jobs:
-        job.wait(60)
     print(f"screenshots in {out}")
 
 

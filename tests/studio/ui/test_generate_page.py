@@ -1,8 +1,9 @@
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
-from tests.studio.ui.conftest import JOB_TIMEOUT_MS, error_dialogs
+from tests.studio.ui.conftest import JOB_TIMEOUT_MS, error_dialogs, idle
 
 
 @pytest.fixture(scope="module")
@@ -10,6 +11,11 @@ def tiny_llama(tmp_path_factory) -> Path:
     from engine.generative.random_models import build_random_causal_lm
 
     return build_random_causal_lm(tmp_path_factory.mktemp("llama") / "model", preset="tiny", family="llama")
+
+
+def _run(qtbot, window):
+    window.show_page("Generate")
+    qtbot.mouseClick(window.generate_page.run_button, Qt.MouseButton.LeftButton)
 
 
 def _settings(page, folder, mode="generation"):
@@ -24,8 +30,8 @@ def _settings(page, folder, mode="generation"):
 def test_generation_streams_steps_and_shows_ttft_and_tpot(qtbot, window, tiny_llama):
     page = window.generate_page
     _settings(page, tiny_llama)
-    window.start_generate()
-    qtbot.waitUntil(lambda: window.generate_job is None and not window.jobs, timeout=JOB_TIMEOUT_MS)
+    _run(qtbot, window)
+    qtbot.waitUntil(lambda: idle(window), timeout=JOB_TIMEOUT_MS)
     assert not error_dialogs()
     assert len(page.step_curve.getData()[1]) == 2 * 6  # one prefill and five decode steps per request
     assert page.tiles["ttft"].value.text().endswith("ms") and page.tiles["tpot"].value.text().endswith("ms")
@@ -36,8 +42,8 @@ def test_generation_streams_steps_and_shows_ttft_and_tpot(qtbot, window, tiny_ll
 def test_prefix_reuse_results_table(qtbot, window, tiny_llama):
     page = window.generate_page
     _settings(page, tiny_llama, "prefix_reuse")
-    window.start_generate()
-    qtbot.waitUntil(lambda: window.generate_job is None and not window.jobs, timeout=JOB_TIMEOUT_MS)
+    _run(qtbot, window)
+    qtbot.waitUntil(lambda: idle(window), timeout=JOB_TIMEOUT_MS)
     rows = {page.results.item(r, 0).text(): page.results.item(r, 1).text() for r in range(page.results.rowCount())}
     assert rows["outputs identical with reuse"] == "True" and rows["TTFT speedup"].endswith("×")
 
@@ -45,7 +51,7 @@ def test_prefix_reuse_results_table(qtbot, window, tiny_llama):
 def test_a_missing_folder_is_explained(qtbot, window, tmp_path):
     page = window.generate_page
     _settings(page, tmp_path / "absent")
-    window.start_generate()
+    _run(qtbot, window)
     qtbot.waitUntil(lambda: bool(error_dialogs()), timeout=JOB_TIMEOUT_MS)
     assert "no such folder" in error_dialogs()[0].text()
     assert page.run_button.isEnabled() and not page.timer.isActive()

@@ -1,21 +1,21 @@
-"""The Sweep page and the Layers view, driven through the main window's job runner on tiny models."""
+"""The Sweep page and the Layers view, driven as a user drives them (buttons, clicks) on tiny models."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QFileDialog
 
 from engine.measure.runner import BenchmarkSettings
 from engine.profiling.layer_profile import NodeEvent, build_profile
+from studio import usecases
 from studio.ui.pages.layers_view import FALLBACK_COLOUR, LayersView
 from studio.ui.pages.sweep_page import SweepPage
 from studio.ui.widgets.theme import SERIES_COLOURS
-from studio.usecases import BenchRequest
-from studio.usecases.profiles import profile_model
 from tests.conftest import linear_onnx
-from tests.studio.ui.conftest import JOB_TIMEOUT_MS, error_dialogs
+from tests.studio.ui.conftest import JOB_TIMEOUT_MS, error_dialogs, idle
 
 
 @pytest.fixture
@@ -24,19 +24,26 @@ def model(tmp_path) -> str:
 
 
 @pytest.fixture
-def page(qtbot, window, model) -> SweepPage:
-    sweep = SweepPage(window.start_job, lambda: model, window.db_url)
-    qtbot.addWidget(sweep)
+def page(qtbot, window, model, monkeypatch) -> SweepPage:
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: (model, ""))
+    window.actions["open"].trigger()
+    qtbot.waitUntil(lambda: window.state.model.location == model and idle(window), timeout=JOB_TIMEOUT_MS)
+    window.show_page("Sweep")
+    sweep = window.sweep_page
     sweep.batches.setText("1,2")
     sweep.threads.setText("1")
     sweep.point_cap.setValue(0.1)
     return sweep
 
 
+def _click(qtbot, button) -> None:
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
 def _run(qtbot, window, page: SweepPage) -> None:
-    page.start()
+    _click(qtbot, page.run_button)
     assert page.job is not None and not page.run_button.isEnabled() and page.cancel_button.isEnabled()
-    qtbot.waitUntil(lambda: page.job is None and not window.jobs, timeout=JOB_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: page.job is None and idle(window), timeout=JOB_TIMEOUT_MS)
 
 
 def test_a_tiny_sweep_fills_the_heat_map_the_frontier_and_the_points(qtbot, window, page):
@@ -44,7 +51,7 @@ def test_a_tiny_sweep_fills_the_heat_map_the_frontier_and_the_points(qtbot, wind
     live: list = []
     finished: list = []
     page.point_measured.connect(lambda summary, run_id: live.append((summary.key, run_id)))
-    page.sweep_finished.connect(finished.append)
+    window.state.jobs.finished.connect(lambda job: job.kind == "sweep" and finished.append(job.result))
     page.latency_limit.setValue(1000.0)
 
     # execute
@@ -56,12 +63,13 @@ def test_a_tiny_sweep_fills_the_heat_map_the_frontier_and_the_points(qtbot, wind
     assert finished == [report]
     assert sorted(live) == sorted(report.run_ids.items())  # each point reached the page as it was measured
     by_batch = {s.point.batch: s for s in report.summaries}
-    assert np.allclose(page.image.image[:, 0], [by_batch[1].throughput_per_s, by_batch[2].throughput_per_s])
-    assert page.colour_bar.levels() == pytest.approx((min(page.image.image[:, 0]), max(page.image.image[:, 0])))
-    cell_texts = [item.textItem.toPlainText() for item in page._cell_items if isinstance(item, pg.TextItem)]
+    plots = page.plots
+    assert np.allclose(plots.image.image[:, 0], [by_batch[1].throughput_per_s, by_batch[2].throughput_per_s])
+    assert plots.colour_bar.levels() == pytest.approx((min(plots.image.image[:, 0]), max(plots.image.image[:, 0])))
+    cell_texts = [item.textItem.toPlainText() for item in plots._cell_items if isinstance(item, pg.TextItem)]
     assert len(cell_texts) == 2 and all(text.endswith("ms") and "/s" in text for text in cell_texts)
-    assert len(page.scatter.data) == 2 and len(page.frontier_curve.xData) == len(report.analysis.frontier) >= 1
-    assert page.limit_line.isVisible() and page.limit_line.value() == 1000.0
+    assert len(plots.scatter.data) == 2 and len(plots.frontier_curve.xData) == len(report.analysis.frontier) >= 1
+    assert plots.limit_line.isVisible() and plots.limit_line.value() == 1000.0
     assert page.points.rowCount() == 2 and "Fastest under 1000 ms p99: cpu original batch" in page.choices.text()
     assert page.status.text() == f"Sweep {report.sweep_id} completed: 2 points measured"
     assert page.run_button.isEnabled() and not page.cancel_button.isEnabled()
@@ -71,7 +79,8 @@ def test_a_tiny_sweep_fills_the_heat_map_the_frontier_and_the_points(qtbot, wind
 
     # assert
     assert page.analysis.fastest.summary is None and "no point kept p99 within 0.001 ms" in page.choices.text()
-    assert page.limit_line.value() == 0.001
+    assert page.plots.limit_line.value() == 0.001
+    qtbot.waitUntil(lambda: window.history.table.rowCount() == 2, timeout=JOB_TIMEOUT_MS)  # each point is a run
 
 
 def test_open_a_points_run_from_the_table_or_the_heat_map(qtbot, window, page):
@@ -80,21 +89,24 @@ def test_open_a_points_run_from_the_table_or_the_heat_map(qtbot, window, page):
     batch_two = next(s for s in page.report.summaries if s.point.batch == 2)
     assert not page.open_button.isEnabled()
 
-    # execute: a click on the second row of the map (batch 2)
-    click = page.heat.getPlotItem().vb.mapViewToScene(QPointF(0.5, 1.5))
-    page._heat_clicked(type("Click", (), {"scenePos": lambda self: click})())
+    # execute: a click on the second row of the map (batch 2), then on the button
+    heat = page.plots.heat
+    scene_point = heat.getPlotItem().vb.mapViewToScene(QPointF(0.5, 1.5))
+    qtbot.mouseClick(heat.viewport(), Qt.MouseButton.LeftButton, pos=heat.mapFromScene(scene_point))
     with qtbot.waitSignal(page.open_run, timeout=1000) as opened:
-        page.open_button.click()
+        _click(qtbot, page.open_button)
 
     # assert
     assert page.selected_key == batch_two.key and opened.args == [page.report.run_ids[batch_two.key]]
     selected_row = page.points.selectionModel().selectedRows()[0].row()
     assert page.points.item(selected_row, 0).text() == batch_two.point.label()
+    qtbot.waitUntil(lambda: "Saved run" in window.dashboard.status.text() and idle(window), timeout=JOB_TIMEOUT_MS)
+    assert window.stack.currentWidget() is window.dashboard
 
 
 def test_bad_settings_are_explained_and_nothing_starts(qtbot, page):
     page.batches.setText("1,x")
-    page.start()
+    _click(qtbot, page.run_button)
     assert page.job is None
     qtbot.waitUntil(lambda: bool(error_dialogs()))
     assert "expected comma-separated batch sizes" in error_dialogs()[0].text()
@@ -117,15 +129,16 @@ def test_cancel_stops_the_sweep_after_the_point_in_progress(qtbot, window, page)
 
 def test_the_layers_view_fills_from_a_stored_profile(qtbot, window, model):
     # setup
-    request = BenchRequest(model=model, settings=BenchmarkSettings(warmup=1, min_iterations=5, min_duration_s=0.0),
-                           telemetry_hz=None)
-    stored = profile_model(request, iterations=3)
-    view = LayersView(window.start_job, window.db_url)
-    qtbot.addWidget(view)
+    request = usecases.BenchRequest(model=model, telemetry_hz=None,
+                                    settings=BenchmarkSettings(warmup=1, min_iterations=5, min_duration_s=0.0))
+    stored = usecases.profile_model(request, iterations=3)
+    view = window.layers_view
+    window.show_page("Layers")
 
     # execute
-    view.show_run(stored.bench.run_id)
-    qtbot.waitUntil(lambda: view.profile is not None and not window.jobs, timeout=JOB_TIMEOUT_MS)
+    view.run_field.setValue(stored.bench.run_id)
+    _click(qtbot, view.show_button)
+    qtbot.waitUntil(lambda: view.profile is not None and idle(window), timeout=JOB_TIMEOUT_MS)
 
     # assert
     profile = stored.profile
@@ -144,7 +157,7 @@ def test_the_layers_view_says_when_a_run_has_no_profile_and_flags_fallback(qtbot
                                                                               ("topk", "CPUExecutionProvider"))]
     profile = build_profile(events, runtime="onnxruntime", model="m.onnx", requested="CUDAExecutionProvider",
                             batch_size=1, iterations=2, run_walls_ns=[25_000, 25_000])
-    view = LayersView(window.start_job, window.db_url)
+    view = LayersView(window.runner, window.state.db_url)
     qtbot.addWidget(view)
 
     # execute

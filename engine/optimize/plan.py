@@ -1,7 +1,9 @@
 """Which passes a recipe needs on this model and device, and what each will (not) do, said before anything runs.
 
-`plan_optimization` turns a recipe into ordered steps (prune → low-rank →
-export → ONNX clean-up → graph → quantization), each with its config and its
+`plan_optimization` turns a recipe into ordered steps: the pass each section's
+selector picks, the passes those require (ONNX clean-up before quantization),
+and the export a PyTorch source needs, in stage order (prune → low-rank → export
+→ ONNX clean-up → graph → quantization), each with its config and its
 expectations ("FP16 on the CPU provider is slower", "unstructured pruning gives
 no speedup"). Settings that cannot run at all (pruning an ONNX file) are
 collected as blocking reasons. `option_applicability` answers the same
@@ -10,24 +12,15 @@ questions per option, for a GUI that greys out what cannot work and says why.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 from engine.device.discovery import DeviceRunner, torch_installed
 from engine.errors import OptimizationError
 from engine.model.handle import ModelFormat, ModelHandle
 from engine.model.torch_loader import NO_TORCH
-from engine.optimize.passes.base import ModelTraits
-from engine.optimize.passes.registry import get_pass
-from engine.optimize.recipe import (
-    GraphSettings,
-    LowRankSettings,
-    PruningSettings,
-    QuantizationSettings,
-    Recipe,
-)
+from engine.optimize.passes import ModelTraits, OptimizationPass, registered
+from engine.optimize.recipe import Recipe, option_key
 
-QUANTIZATION_PASSES = {"dynamic_int8": "dynamic_int8", "static_int8": "static_int8", "fp16": "fp16",
-                       "auto": "auto_quantization"}
 NO_MODULE_REASONS = {
     ModelFormat.ONNX: "an ONNX file has no PyTorch module to prune or factorize: open the model as a factory "
                       "'file.py:function' that returns the nn.Module (or a pickled nn.Module with --trust-pickle)",
@@ -85,57 +78,49 @@ def module_blocker(handle: ModelHandle) -> str | None:
     return NO_MODULE_REASONS.get(handle.format)
 
 
+def chosen_passes(recipe: Recipe) -> list[type[OptimizationPass]]:
+    """The pass each section's selector picks ("none" picks none), in the order they run."""
+    return [implementation for implementation in registered().values() if implementation.section is not None
+            and getattr(getattr(recipe, implementation.section.name), implementation.section.selector)
+            in implementation.choices]
+
+
 def plan_optimization(handle: ModelHandle, recipe: Recipe, runner: DeviceRunner) -> OptimizationPlan:
     traits = ModelTraits.of(handle)
-    names, blocked, notes = [], [], []
+    blocked, notes = [], []
     is_torch = handle.format is not ModelFormat.ONNX
-    wants_module = recipe.pruning.method != "none" or recipe.low_rank.method != "none"
-    if wants_module and (reason := module_blocker(handle)):
-        what = " and ".join(s for s, on in (("pruning", recipe.pruning.method != "none"),
-                                            ("low-rank", recipe.low_rank.method != "none")) if on)
+    chosen = chosen_passes(recipe)
+    needing_module = [implementation for implementation in chosen if implementation.accepts == "torch"]
+    if needing_module and (reason := module_blocker(handle)):
+        what = " and ".join(implementation.section.title.lower() for implementation in needing_module)
         blocked.append(f"{what} cannot run on {handle.name}: {reason}")
-    if recipe.pruning.method != "none":
-        names.append(f"{recipe.pruning.method}_pruning")
-    if recipe.low_rank.method != "none":
-        names.append("low_rank")
-    if is_torch:
-        names.append("export_onnx")
-    quantization = QUANTIZATION_PASSES.get(recipe.quantization.method)
-    if quantization:
-        names.append("prepare_onnx")
-    if recipe.graph.level != "none":
-        names.append("graph_optimization")
-    if quantization:
-        names.append(quantization)
-    if not is_torch and not wants_module and not quantization and recipe.graph.level == "none":
+    if not is_torch and not chosen:
         blocked.append("the recipe changes nothing: choose pruning, low-rank, graph optimization or quantization")
     if recipe.quantization.method == "auto" and not recipe.budget.is_set:
         notes.append("no accuracy budget given: auto quantization uses cosine ≥ 0.99")
+    names = {implementation.name for implementation in chosen}
+    names |= {required for implementation in chosen for required in implementation.requires}
+    if is_torch:
+        names.add("export_onnx")
     steps = []
-    for name in names:
-        implementation = get_pass(name)
-        config = implementation.config_from_recipe(recipe, runner)
-        steps.append(PlannedStep(name, implementation.title, config,
-                                 tuple(implementation.expectations(config, traits, runner))))
+    for name, implementation in registered().items():
+        if name in names:
+            config = recipe.config_for(implementation, runner)
+            steps.append(PlannedStep(name, implementation.title, config,
+                                     tuple(implementation().expectations(config, traits, runner))))
     return OptimizationPlan(tuple(steps), tuple(blocked), tuple(notes))
 
 
 def option_applicability(handle: ModelHandle, runner: DeviceRunner) -> dict[str, OptionApplicability]:
-    """For each option a user can pick: can it run on this model and device, and what to expect if it does."""
+    """For each pass a user can pick: can it run on this model and device, and what to expect if it does."""
     blocker = module_blocker(handle)
     traits = ModelTraits.of(handle)
-    base = Recipe()
-    options = {
-        "pruning.structured": ("structured_pruning", replace(base, pruning=PruningSettings(method="structured"))),
-        "pruning.unstructured": ("unstructured_pruning", replace(base, pruning=PruningSettings(method="unstructured"))),
-        "low_rank": ("low_rank", replace(base, low_rank=LowRankSettings(method="rank_ratio"))),
-        "graph": ("graph_optimization", replace(base, graph=GraphSettings(level="extended"))),
-    }
-    for method, pass_name in QUANTIZATION_PASSES.items():
-        options[f"quantization.{method}"] = (pass_name, replace(base, quantization=QuantizationSettings(method=method)))
     answers = {}
-    for option, (pass_name, recipe) in options.items():
-        needs_module = option.startswith(("pruning", "low_rank"))
+    for implementation in registered().values():
+        if implementation.section is None:
+            continue
+        option = option_key(implementation)
+        needs_module = implementation.accepts == "torch"
         if needs_module and blocker:
             answers[option] = OptionApplicability(option, False, blocker, ())
             continue
@@ -143,8 +128,9 @@ def option_applicability(handle: ModelHandle, runner: DeviceRunner) -> dict[str,
             answers[option] = OptionApplicability(option, False, "optimized models run in ONNX Runtime: pick an "
                                                   "onnxruntime device to time and compare them", ())
             continue
-        implementation = get_pass(pass_name)
-        config = implementation.config_from_recipe(recipe, runner)
-        expectations = tuple(implementation.expectations(config, traits, runner))
+        section = implementation.section
+        recipe = Recipe.from_dict({section.name: {section.selector: next(iter(implementation.choices))}})
+        config = recipe.config_for(implementation, runner)
+        expectations = tuple(implementation().expectations(config, traits, runner))
         answers[option] = OptionApplicability(option, True, None, expectations)
     return answers

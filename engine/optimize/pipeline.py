@@ -18,11 +18,15 @@ from pathlib import Path
 
 from engine.device.discovery import DeviceRunner
 from engine.errors import OptimizationCancelled
-from engine.optimize.passes.base import Artifact, OnnxArtifact, PassContext, config_dict
+from engine.optimize.passes.base import (
+    Artifact,
+    OnnxArtifact,
+    PassContext,
+    config_dict,
+    get_pass,
+)
 from engine.optimize.passes.cache import MODEL_FILE, PassCache, file_sha256, step_key
-from engine.optimize.passes.plan import PlannedStep
-from engine.optimize.passes.registry import get_pass
-from engine.optimize.recipe import Recipe
+from engine.optimize.plan import PlannedStep
 
 
 @dataclass
@@ -45,7 +49,6 @@ class StepRecord:
 
 @dataclass
 class PipelineSettings:
-    recipe: Recipe
     runner: DeviceRunner
     inputs: object  # ModelInputs
     source_specs: object  # FeedSpecs
@@ -115,8 +118,8 @@ def _run_step(step: PlannedStep, artifact: Artifact, key: str, parent_key: str, 
     staging = cache.staging()
     work = staging / "work"
     work.mkdir()
-    context = PassContext(settings.cancel, progress, work, staging / MODEL_FILE, settings.recipe, settings.runner,
-                          settings.inputs, settings.source_specs, settings.threads)
+    context = PassContext(settings.cancel, progress, work, staging / MODEL_FILE, settings.runner, settings.inputs,
+                          settings.source_specs, settings.threads)
     started, clock = datetime.now(UTC), time.perf_counter()
     try:
         progress(0.0, "starting")

@@ -1,0 +1,60 @@
+"""The open model and the inputs the user chose for it: what every run, optimization and MAC count starts from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from engine.model.handle import ModelHandle
+from engine.model.inputs import (
+    BATCH_DIM_NAMES,
+    InputRequest,
+    default_dim_size,
+    parse_dims,
+)
+
+
+@dataclass(frozen=True)
+class InputChoice:
+    """Sizes of the symbolic dims, shapes typed for inputs the format records none of, or an .npz file; a seed."""
+
+    dims: Mapping[str, int] = field(default_factory=dict)
+    shapes: Mapping[str, str] = field(default_factory=dict)  # as typed, e.g. "1x3x224x224"; parsed at request time
+    npz: str | None = None  # None: synthetic inputs
+    seed: int = 0
+
+    @classmethod
+    def defaults_for(cls, handle: ModelHandle) -> InputChoice:
+        return cls(dims={dim: default_dim_size(dim, handle.dim_bounds) for dim in settable_dims(handle)},
+                   shapes={spec.name: "" for spec in handle.inputs if spec.shape is None})
+
+
+@dataclass(frozen=True)
+class OpenModel:
+    handle: ModelHandle
+    inputs: InputChoice
+
+    @property
+    def location(self) -> str:
+        """What `usecases.open_model` reopens: the path, with `:factory` for a Python model file."""
+        handle = self.handle
+        return f"{handle.path}:{handle.factory_function}" if handle.factory_function else str(handle.path)
+
+    def with_inputs(self, inputs: InputChoice) -> OpenModel:
+        return replace(self, inputs=inputs)
+
+    def input_request(self, batch: int) -> InputRequest:
+        """The request a use case takes; a mistyped shape raises InputError here, before anything runs."""
+        choice = self.inputs
+        if choice.npz is not None:
+            return InputRequest(npz=Path(choice.npz.strip()), seed=choice.seed)
+        shapes = {name: parse_dims(text) for name, text in choice.shapes.items() if text.strip()}
+        has_batch_dim = any(d.lower() in BATCH_DIM_NAMES for spec in self.handle.inputs for d in spec.symbolic_dims)
+        return InputRequest(shapes=shapes, dims=dict(choice.dims), batch=batch if has_batch_dim or batch != 1 else None,
+                            seed=choice.seed)
+
+
+def settable_dims(handle: ModelHandle) -> list[str]:
+    """The symbolic dims a user sizes on the model card; the batch dims are sized in the run settings."""
+    return sorted({d for spec in handle.inputs for d in spec.symbolic_dims if d.lower() not in BATCH_DIM_NAMES})
