@@ -34,7 +34,7 @@ from engine.measure.samples import SampleBuffer
 from engine.measure.scenarios import ScenarioSettings
 from engine.model.inputs import InputRequest, prepare_inputs
 from engine.model.opening import load_model
-from engine.profiling.layer_profile import profile_layers
+from engine.profiling.profiler import profile_layers
 from engine.profiling.report import profile_text
 from engine.sweep.analysis import analyze_sweep, grid_text
 from engine.sweep.grid import PointSummary, SweepGrid, SweepSpec, run_sweep

@@ -17,13 +17,13 @@ from storage.records import ArtifactInfo, ExportedFile, ModelInfo
 from storage.schema import ArtifactRow, ExportRow, ModelRow, RecipeRow
 
 if TYPE_CHECKING:
-    from storage.database import Database
+    from storage.connection import Connection
 
 
 class Catalog:
     """Get-or-create by hash, so re-opening the same file or re-running the same recipe reuses its row."""
 
-    def __init__(self, database: Database):
+    def __init__(self, database: Connection):
         self._database = database
 
     def register_model(self, model: ModelInfo) -> int:

@@ -45,7 +45,7 @@ from storage.schema import (
 from storage.writer import RunWriter
 
 if TYPE_CHECKING:
-    from storage.database import Database
+    from storage.connection import Connection
 
 MAX_PAGE = 1000
 
@@ -53,7 +53,7 @@ MAX_PAGE = 1000
 class RunRepository:
     """Plain values in, plain values out; every method is one retried transaction (or two, for exports)."""
 
-    def __init__(self, database: Database):
+    def __init__(self, database: Connection):
         self._database = database
 
     def start_run(self, start: RunStart, *, flush_interval_s: float = 0.5,

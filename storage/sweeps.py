@@ -22,7 +22,7 @@ from storage.schema import ModelRow, RunRow, SweepRow
 from storage.statuses import FINISHED_STATUSES
 
 if TYPE_CHECKING:
-    from storage.database import Database
+    from storage.connection import Connection
 
 MAX_LISTED = 1000
 
@@ -30,7 +30,7 @@ MAX_LISTED = 1000
 class SweepRepository:
     """Plain values in, plain values out; each method is one retried transaction."""
 
-    def __init__(self, database: Database):
+    def __init__(self, database: Connection):
         self._database = database
 
     def create_sweep(self, start: SweepStart) -> SweepRecord:

@@ -43,7 +43,7 @@ from storage.schema import LatencyChunkRow, RunRow, TelemetryChunkRow
 from storage.statuses import FINISHED_STATUSES
 
 if TYPE_CHECKING:
-    from storage.database import Database
+    from storage.connection import Connection
 
 CHUNK_SIZE = 65_536  # samples per chunk row: large enough to compress well, small enough to stream
 
@@ -61,7 +61,7 @@ class _Outcome:
 class RunWriter:
     """Created by `RunRepository.start_run`; thread-safe appends; `finish` exactly once."""
 
-    def __init__(self, database: Database, record: RunRecord, *, flush_interval_s: float = 0.5,
+    def __init__(self, database: Connection, record: RunRecord, *, flush_interval_s: float = 0.5,
                  on_error: Callable[[StorageError], None] | None = None):
         self.run_id = record.id
         self._database = database

@@ -14,6 +14,7 @@ from time import perf_counter_ns
 
 import numpy as np
 
+from core.progress import Progress
 from engine.backends.base import Backend, BackendOptions, Session
 from engine.device.discovery import DeviceRunner
 from engine.model.handle import ModelHandle
@@ -55,7 +56,7 @@ class PreparedSession:
 
 @contextmanager
 def prepared_session(backend: Backend, handle: ModelHandle, runner: DeviceRunner, options: BackendOptions,
-                     feed: Mapping[str, np.ndarray], progress: Callable[[float, str], None] | None = None,
+                     feed: Mapping[str, np.ndarray], progress: Progress | None = None,
                      ) -> Iterator[PreparedSession]:
     """Loads the model, creates the session, runs it once cold, and closes it on exit.
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from core.progress import Progress
 from engine.device.discovery import DeviceRunner
 from engine.errors import OptimizationCancelled
 from engine.optimize.passes.base import (
@@ -54,7 +55,7 @@ class PipelineSettings:
     source_specs: object  # FeedSpecs
     threads: int | None
     cancel: threading.Event
-    progress: Callable[[float, str], None]
+    progress: Progress
 
 
 def step_keys(steps: Sequence[PlannedStep], root_key: str, settings: PipelineSettings) -> list[str]:

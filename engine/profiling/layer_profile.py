@@ -16,22 +16,13 @@ folder and deleted, so profiling leaves nothing behind in the working directory.
 
 from __future__ import annotations
 
-import bisect
-import tempfile
-import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
-from time import perf_counter_ns
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from core.progress import Progress
-from engine.backends.base import BackendOptions
-from engine.device.discovery import DeviceRunner
-from engine.errors import BackendError, InputError, first_line
-from engine.model.handle import ModelHandle
-from engine.model.inputs import PreparedInputs
+from engine.errors import InputError
+from engine.model import macs
 
 PROFILE_FORMAT = 1  # bump when LayerProfile.to_dict changes shape
 FUSED_MACS_NOTE = ("MACs of nodes the runtime fused or re-laid out are counted at the shapes they ran with; "
@@ -186,7 +177,6 @@ def node_macs(op_type: str, input_shapes: Sequence[tuple[int, ...]], output_shap
     """
     from onnx import helper
 
-    from engine.model import macs
     weight_index = macs.CONV_WEIGHT_INPUT.get(op_type)
     if weight_index is not None:
         data = input_shapes[0] if input_shapes else ()
@@ -230,93 +220,3 @@ def _placement(nodes: Sequence[NodeTiming], requested: str) -> Placement:
 
 # ---- ONNX Runtime ----------------------------------------------------------------------------------------------
 
-
-def parse_ort_trace(trace: Sequence[dict], *, skip_runs: int = 0) -> tuple[list[NodeEvent], list[float]]:
-    """Node events and per-run durations (µs) from an ONNX Runtime profile, dropping the first `skip_runs` runs.
-
-    The trace is a JSON array of Chrome-trace events: `cat` "Session" events named "model_run" span each
-    inference; `cat` "Node" events named "<node>_kernel_time" carry `dur` (µs) and args `op_name`, `provider`
-    and the input/output shapes. Nodes are assigned to the run whose span contains them.
-    """
-    runs = sorted((event["ts"], event["ts"] + event["dur"]) for event in trace
-                  if event.get("cat") == "Session" and event.get("name") == "model_run")
-    starts = [start for start, _ in runs]
-    events = []
-    for event in sorted(trace, key=lambda item: item.get("ts", 0)):
-        name = event.get("name", "")
-        if event.get("cat") != "Node" or not name.endswith("_kernel_time"):
-            continue
-        run = bisect.bisect_right(starts, event["ts"]) - 1
-        if run < skip_runs or run >= len(runs) or event["ts"] > runs[run][1]:
-            continue
-        args = event.get("args", {})
-        events.append(NodeEvent(name[: -len("_kernel_time")], args.get("op_name", "?"), args.get("provider", "?"),
-                                float(event["dur"]), run - skip_runs, _shapes(args.get("input_type_shape", [])),
-                                _shapes(args.get("output_type_shape", []))))
-    return events, [float(end - start) for start, end in runs[skip_runs:]]
-
-
-def _shapes(entries: Sequence[dict]) -> tuple[tuple[int, ...], ...]:
-    return tuple(tuple(int(d) for d in next(iter(entry.values()), [])) for entry in entries if isinstance(entry, dict))
-
-
-def profile_onnxruntime(handle: ModelHandle, runner: DeviceRunner, options: BackendOptions, inputs: PreparedInputs,
-                        *, iterations: int = 20, warmup: int = 5, cancel: threading.Event | None = None,
-                        progress: Progress | None = None) -> LayerProfile:
-    """A profiled session (same provider and options as the timed run), `iterations` inferences after warm-up."""
-    cancel = cancel or threading.Event()
-    report = progress or (lambda fraction, message: None)
-    if iterations < 1 or warmup < 0:
-        raise InputError("profiling needs at least 1 iteration and 0 or more warm-up runs")
-    from engine.profiling.onnxruntime_profile import (
-        ort_run_errors,
-        profiling_session,
-        read_trace,
-    )
-
-    with tempfile.TemporaryDirectory(prefix="autoglm-ort-profile-") as folder:
-        report(0.0, "creating a profiled session")
-        session = profiling_session(handle, runner, options, Path(folder) / "profile")
-        feed = dict(inputs.feed)
-        walls = []
-        try:
-            for index in range(warmup + iterations):
-                if cancel.is_set():
-                    break
-                begin = perf_counter_ns()
-                session.run(None, feed)
-                if index >= warmup:
-                    walls.append(perf_counter_ns() - begin)
-                report((index + 1) / (warmup + iterations), f"profiled inference {index + 1}")
-        except ort_run_errors() as error:
-            read_trace(session, Path(folder))  # ends profiling so no trace file outlives the folder
-            raise BackendError(f"onnxruntime failed during the profiled run: {first_line(error)}") from error
-        trace = read_trace(session, Path(folder))
-    events, run_us = parse_ort_trace(trace, skip_runs=warmup)
-    if not walls or not run_us:
-        raise BackendError("the profiled run was stopped before any inference was profiled")
-    from engine.model.macs import count_macs
-
-    shapes = {name: array.shape for name, array in inputs.feed.items()}
-    counted = {layer.name: layer.macs for layer in count_macs(handle.path, shapes).layers}
-    profile = build_profile(events, runtime="onnxruntime", model=handle.name, requested=runner.provider,
-                            batch_size=inputs.batch_size, iterations=len(run_us), run_walls_ns=walls,
-                            runtime_run_us=float(np.mean(run_us)), macs_by_name=counted)
-    if any(node.macs is not None and node.name not in counted for node in profile.nodes):
-        profile = replace(profile, notes=(*profile.notes, FUSED_MACS_NOTE))
-    return profile
-
-
-def profile_layers(backend: str, handle: ModelHandle, runner: DeviceRunner, options: BackendOptions,
-                   inputs: PreparedInputs, *, iterations: int = 20, warmup: int = 5,
-                   cancel: threading.Event | None = None, progress: Progress | None = None) -> LayerProfile:
-    """The per-layer profile with the runtime the benchmark uses ("onnxruntime" or "torch")."""
-    if backend == "onnxruntime":
-        return profile_onnxruntime(handle, runner, options, inputs, iterations=iterations, warmup=warmup,
-                                   cancel=cancel, progress=progress)
-    if backend == "torch":
-        from engine.profiling.torch_profile import profile_torch
-
-        return profile_torch(handle, runner, options, inputs, iterations=iterations, warmup=warmup, cancel=cancel,
-                             progress=progress)
-    raise BackendError(f"no per-layer profiler for the '{backend}' backend; use onnxruntime or torch")

@@ -7,14 +7,31 @@ providers and thread settings.
 
 from __future__ import annotations
 
+import bisect
 import json
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from time import perf_counter_ns
 
+import numpy as np
+
+from core.progress import Progress
 from engine.backends.base import BackendOptions
 from engine.backends.onnxruntime_backend import _ort_errors
 from engine.device.discovery import DeviceRunner
-from engine.errors import BackendError, first_line
+from engine.errors import BackendError, InputError, first_line
 from engine.model.handle import ModelFormat, ModelHandle
+from engine.model.inputs import PreparedInputs
+from engine.model.macs import count_macs
+from engine.profiling.layer_profile import (
+    FUSED_MACS_NOTE,
+    LayerProfile,
+    NodeEvent,
+    build_profile,
+)
 
 _EXECUTION_MODES = {"sequential": "ORT_SEQUENTIAL", "parallel": "ORT_PARALLEL"}
 _OPTIMIZATION_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
@@ -67,3 +84,71 @@ def read_trace(session, folder: Path) -> list[dict]:
     finally:
         if folder not in path.parents:
             path.unlink(missing_ok=True)
+
+
+def parse_ort_trace(trace: Sequence[dict], *, skip_runs: int = 0) -> tuple[list[NodeEvent], list[float]]:
+    """Node events and per-run durations (µs) from an ONNX Runtime profile, dropping the first `skip_runs` runs.
+
+    The trace is a JSON array of Chrome-trace events: `cat` "Session" events named "model_run" span each
+    inference; `cat` "Node" events named "<node>_kernel_time" carry `dur` (µs) and args `op_name`, `provider`
+    and the input/output shapes. Nodes are assigned to the run whose span contains them.
+    """
+    runs = sorted((event["ts"], event["ts"] + event["dur"]) for event in trace
+                  if event.get("cat") == "Session" and event.get("name") == "model_run")
+    starts = [start for start, _ in runs]
+    events = []
+    for event in sorted(trace, key=lambda item: item.get("ts", 0)):
+        name = event.get("name", "")
+        if event.get("cat") != "Node" or not name.endswith("_kernel_time"):
+            continue
+        run = bisect.bisect_right(starts, event["ts"]) - 1
+        if run < skip_runs or run >= len(runs) or event["ts"] > runs[run][1]:
+            continue
+        args = event.get("args", {})
+        events.append(NodeEvent(name[: -len("_kernel_time")], args.get("op_name", "?"), args.get("provider", "?"),
+                                float(event["dur"]), run - skip_runs, _shapes(args.get("input_type_shape", [])),
+                                _shapes(args.get("output_type_shape", []))))
+    return events, [float(end - start) for start, end in runs[skip_runs:]]
+
+
+def _shapes(entries: Sequence[dict]) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(int(d) for d in next(iter(entry.values()), [])) for entry in entries if isinstance(entry, dict))
+
+
+def profile_onnxruntime(handle: ModelHandle, runner: DeviceRunner, options: BackendOptions, inputs: PreparedInputs,
+                        *, iterations: int = 20, warmup: int = 5, cancel: threading.Event | None = None,
+                        progress: Progress | None = None) -> LayerProfile:
+    """A profiled session (same provider and options as the timed run), `iterations` inferences after warm-up."""
+    cancel = cancel or threading.Event()
+    report = progress or (lambda fraction, message: None)
+    if iterations < 1 or warmup < 0:
+        raise InputError("profiling needs at least 1 iteration and 0 or more warm-up runs")
+    with tempfile.TemporaryDirectory(prefix="autoglm-ort-profile-") as folder:
+        report(0.0, "creating a profiled session")
+        session = profiling_session(handle, runner, options, Path(folder) / "profile")
+        feed = dict(inputs.feed)
+        walls = []
+        try:
+            for index in range(warmup + iterations):
+                if cancel.is_set():
+                    break
+                begin = perf_counter_ns()
+                session.run(None, feed)
+                if index >= warmup:
+                    walls.append(perf_counter_ns() - begin)
+                report((index + 1) / (warmup + iterations), f"profiled inference {index + 1}")
+        except ort_run_errors() as error:
+            read_trace(session, Path(folder))  # ends profiling so no trace file outlives the folder
+            raise BackendError(f"onnxruntime failed during the profiled run: {first_line(error)}") from error
+        trace = read_trace(session, Path(folder))
+    events, run_us = parse_ort_trace(trace, skip_runs=warmup)
+    if not walls or not run_us:
+        raise BackendError("the profiled run was stopped before any inference was profiled")
+    shapes = {name: array.shape for name, array in inputs.feed.items()}
+    counted = {layer.name: layer.macs for layer in count_macs(handle.path, shapes).layers}
+    profile = build_profile(events, runtime="onnxruntime", model=handle.name, requested=runner.provider,
+                            batch_size=inputs.batch_size, iterations=len(run_us), run_walls_ns=walls,
+                            runtime_run_us=float(np.mean(run_us)), macs_by_name=counted)
+    if any(node.macs is not None and node.name not in counted for node in profile.nodes):
+        profile = replace(profile, notes=(*profile.notes, FUSED_MACS_NOTE))
+    return profile

@@ -14,14 +14,16 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-Work = Callable[[threading.Event, Callable[[float, str], None]], Any]
+from core.progress import Progress
+
+Work = Callable[[threading.Event, Progress], Any]
 
 
 class Job(QObject):
     progressed = Signal(float, str)
     finished = Signal()
 
-    def __init__(self, name: str, work: Work, cancel: threading.Event, *, on_progress: Callable[[float, str], None],
+    def __init__(self, name: str, work: Work, cancel: threading.Event, *, on_progress: Progress,
                  on_finished: Callable[[Job], None], parent: QObject | None = None):
         super().__init__(parent)
         self.name = name

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from core.progress import Progress
 from engine.errors import InputError
-from engine.profiling.layer_profile import LayerProfile, profile_layers
+from engine.profiling.layer_profile import LayerProfile
+from engine.profiling.profiler import profile_layers
 from engine.profiling.report import ProfileComparison, compare_profiles
 from studio.usecases.bench_plan import BenchRequest
 from studio.usecases.bench_reports import BenchReport

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import threading
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from core.progress import Progress
 from engine.errors import CalibrationDataError, OptimizationCancelled
 from engine.model.tensors import TensorSpec
 
@@ -145,7 +146,7 @@ def _check_sample(source: Path, number: int, sample: Feed, specs: Sequence[Tenso
                 )
 
 
-def calibration_reader(samples: Sequence[Feed], cancel: threading.Event, progress: Callable[[float, str], None],
+def calibration_reader(samples: Sequence[Feed], cancel: threading.Event, progress: Progress,
                        label: str = "calibration"):
     """An ONNX Runtime CalibrationDataReader that stops on cancel and reports each sample."""
     from onnxruntime.quantization import CalibrationDataReader

@@ -23,6 +23,7 @@ from engine.optimize.passes.base import (
     PassOutput,
     Stage,
 )
+from engine.optimize.passes.quantization import ort_errors
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,6 @@ class GraphOptimizationPass(OptimizationPass):
 
     def run(self, artifact: OnnxArtifact, config: GraphOptimizationConfig, context: PassContext) -> PassOutput:
         import onnxruntime as ort
-
-        from engine.optimize.passes.quantization import ort_errors
 
         options = ort.SessionOptions()
         options.log_severity_level = 3

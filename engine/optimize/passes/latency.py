@@ -9,11 +9,12 @@ median of all their samples.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
+from core.progress import Progress
 from engine.backends import BackendOptions, get_backend
 from engine.device.discovery import DeviceRunner
 from engine.errors import OptimizationCancelled
@@ -48,7 +49,7 @@ def measure_side_by_side(
     rounds: int = 3,
     threads: int | None = None,
     cancel: threading.Event | None = None,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, LatencyMeasurement]:
     """Median latency of each model on the same feed; `runner` is used for ONNX models, torch on its CPU otherwise."""
     cancel = cancel or threading.Event()

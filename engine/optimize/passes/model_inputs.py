@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.model.handle import ModelFormat, ModelHandle
+from engine.model.handle import ModelFormat, ModelHandle, hash_files
 from engine.model.inputs import InputRequest, PreparedInputs, prepare_inputs
 from engine.model.opening import load_model
 from engine.model.tensors import TensorSpec
@@ -124,8 +124,6 @@ def torch_feed_specs(handle: ModelHandle, request: InputRequest) -> FeedSpecs:
 
 
 def _file_digest(path: Path) -> str:
-    from engine.model.handle import hash_files
-
     return hash_files([Path(path)])[0]
 
 

@@ -14,10 +14,12 @@ import logging
 import threading
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.progress import Progress
+from engine.device.cpu_info import cpu_info
 from engine.errors import OptimizationCancelled, OptimizationError, first_line
 from engine.optimize.params import boolean, choice, from_recipe, names, number
 from engine.optimize.passes import onnx_tools
@@ -172,7 +174,7 @@ def quantize_dynamic_model(source: Path, target: Path, config: DynamicInt8Config
 
 
 def quantize_static_model(source: Path, target: Path, config: StaticInt8Config, samples: Sequence[dict],
-                          cancel: threading.Event, progress: Callable[[float, str], None],
+                          cancel: threading.Event, progress: Progress,
                           calibration_cache: Path | None = None) -> None:
     """QDQ static quantization; `calibration_cache` lets several variants share one calibration run."""
     from onnxruntime.quantization import (
@@ -263,8 +265,6 @@ class StaticInt8Pass(OptimizationPass):
     weight = 2.0
 
     def expectations(self, config, traits: ModelTraits, runner) -> list[str]:
-        from engine.device.cpu_info import cpu_info
-
         notes = int8_expectations(traits, runner, dynamic=False)
         flags = set(cpu_info().isa_flags)
         has_vnni = bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})

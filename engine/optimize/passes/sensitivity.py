@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.progress import Progress
+
 EXCLUDABLE_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm"})
 DYNAMIC_OPS = frozenset({"Conv", "MatMul"})  # quantize_dynamic leaves Gemm in FP32
 EXCLUDE_ONE_LIMIT = 24  # above this many nodes, "auto" sensitivity uses SQNR
@@ -49,7 +51,7 @@ def excludable_nodes(model, *, dynamic: bool) -> list[tuple[str, str]]:
 
 
 def exclude_one(nodes: Sequence[tuple[str, str]], baseline_error: float,
-                error_without: Callable[[str], float], progress: Callable[[float, str], None]) -> list[NodeSensitivity]:
+                error_without: Callable[[str], float], progress: Progress) -> list[NodeSensitivity]:
     """Score = relative output error removed by keeping that one node in FP32."""
     scores = []
     for index, (name, op_type) in enumerate(nodes):

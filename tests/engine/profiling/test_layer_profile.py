@@ -21,9 +21,9 @@ from engine.profiling.layer_profile import (
     LayerProfile,
     NodeEvent,
     build_profile,
-    profile_layers,
 )
 from engine.profiling.onnxruntime_profile import profiling_session
+from engine.profiling.profiler import profile_layers
 from engine.profiling.report import (
     compare_profiles,
     comparison_text,
