@@ -93,9 +93,10 @@ class GeneratePage(QWidget):
         self.tiles = {name: MetricTile(title) for name, title in (
             ("ttft", "TTFT p50"), ("tpot", "TPOT p50"), ("decode", "Decode tokens/s"), ("memory", "Peak RSS"),
             ("energy", "Energy / token"))}
-        tiles = QGridLayout()
-        for column, tile in enumerate(self.tiles.values()):
-            tiles.addWidget(tile, 0, column)
+        tiles = QGridLayout()  # three to a row: five in one row made the window wider than 1280 px
+        for index, tile in enumerate(self.tiles.values()):
+            tiles.addWidget(tile, index // 3, index % 3)
+        for column in range(3):
             tiles.setColumnStretch(column, 1)
         self.plot = titled_plot("Time per step (prefill and decode)", "step", "ms")
         self.step_curve = self.plot.plot(pen=pg.mkPen(SERIES_COLOURS[0]), symbol="o", symbolSize=3,

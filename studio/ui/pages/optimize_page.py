@@ -5,7 +5,7 @@ The settings are a RecipeForm, made from the passes' own knob declarations: this
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -35,6 +35,7 @@ class OptimizePage(QWidget):
         self.form = RecipeForm()
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self.form)
         settings = QVBoxLayout()
         settings.addWidget(scroll, 1)

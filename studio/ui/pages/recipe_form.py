@@ -44,6 +44,7 @@ class RecipeForm(QWidget):
         super().__init__(parent)
         self._sections = tuple(sections)
         self._fields: dict[tuple[str, str], _Field] = {}
+        self._rows: dict[str, QFormLayout] = {}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for section in self._sections:
@@ -52,6 +53,7 @@ class RecipeForm(QWidget):
                 field = _field(knob, section, self._changed)
                 self._fields[(section.name, knob.name)] = field
                 rows.addRow("" if knob.param.kind == "boolean" else _label(knob), field.row)
+            self._rows[section.name] = rows
             box = QGroupBox(section.title)
             box.setLayout(rows)
             layout.addWidget(box)
@@ -102,7 +104,10 @@ class RecipeForm(QWidget):
     def _changed(self, *_) -> None:
         for (section, _name), field in self._fields.items():
             if field.knob.read_when:
-                field.row.setEnabled(self.selector(section).currentData() in field.knob.read_when)
+                # A knob the chosen pass does not read is disabled and folded away, so the chosen ones stay in view.
+                read = self.selector(section).currentData() in field.knob.read_when
+                field.row.setEnabled(read)
+                self._rows[section].setRowVisible(field.row, read)
         self.changed.emit()
 
 

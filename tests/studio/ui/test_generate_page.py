@@ -55,3 +55,22 @@ def test_a_missing_folder_is_explained(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: bool(error_dialogs()), timeout=JOB_TIMEOUT_MS)
     assert "no such folder" in error_dialogs()[0].text()
     assert page.run_button.isEnabled() and not page.timer.isActive()
+
+
+def test_the_generate_page_fits_a_1280_by_720_window_in_the_studio_theme(qapp, window):
+    # setup: the studio's theme and fonts, and the widest value a tile shows
+    from studio.ui.widgets.theme import apply_theme
+
+    style, palette = qapp.style().name(), qapp.palette()
+    apply_theme(qapp, "light")
+    for tile in window.generate_page.tiles.values():
+        tile.show_value("unavailable", "gpu: no NVIDIA driver: the NVML library (libnvidia-ml.so.1) was not found")
+    # execute
+    try:
+        window.show_page("Generate")
+        needed = window.centralWidget().minimumSizeHint()
+    finally:
+        qapp.setStyle(style)
+        qapp.setPalette(palette)
+    # assert: the sidebar and the page together fit the window's content area
+    assert needed.width() <= 1280 and needed.height() <= 720, needed
