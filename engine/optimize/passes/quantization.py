@@ -162,9 +162,21 @@ def _remove_symbolic_leftover(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
+def _check_op_types(source: Path, asked: Sequence[str]) -> None:
+    """An op type the model does not have would quantize nothing and still look like a result: refuse it."""
+    import onnx
+
+    present = set(onnx_tools.op_histogram(onnx.load(str(source), load_external_data=False)))
+    missing = [op for op in asked if op not in present]
+    if missing:
+        raise OptimizationError(f"quantization.op_types_to_quantize names op types this model does not have: "
+                                f"{', '.join(missing)} (it has {', '.join(sorted(present))})")
+
+
 def quantize_dynamic_model(source: Path, target: Path, config: DynamicInt8Config) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    _check_op_types(source, config.op_types_to_quantize)
     try:
         quantize_dynamic(str(source), str(target), per_channel=config.per_channel, reduce_range=config.reduce_range,
                          weight_type=QuantType.QInt8, nodes_to_exclude=list(config.nodes_to_exclude),

@@ -161,13 +161,23 @@ def test_dynamic_int8_quantizes_only_the_op_types_asked_for(tmp_path):
     source = load_model(conv_onnx(tmp_path / "conv.onnx", opset=13))
     shapes = InputRequest(dims={"height": 8, "width": 8})
     every_type = Recipe.from_dict({"quantization": {"method": "dynamic_int8"}})
-    matmul_only = Recipe.from_dict({"quantization": {"method": "dynamic_int8", "op_types_to_quantize": ["MatMul"]}})
+    gemm_only = Recipe.from_dict({"quantization": {"method": "dynamic_int8", "op_types_to_quantize": ["Gemm"]}})
 
     # execute
     quantized = optimize(source, every_type, shapes, tmp_path / "every_type.onnx")
-    conv_kept = optimize(source, matmul_only, shapes, tmp_path / "conv_kept.onnx")
+    conv_kept = optimize(source, gemm_only, shapes, tmp_path / "conv_kept.onnx")
 
     # assert: ONNX Runtime's quantizer got the list (ConvInteger is what it makes of a Conv)
     assert "ConvInteger" in ops(quantized.output_path)
     assert "ConvInteger" not in ops(conv_kept.output_path) and "Conv" in ops(conv_kept.output_path)
-    assert conv_kept.steps[-1].config["op_types_to_quantize"] == ("MatMul",)
+    assert conv_kept.steps[-1].config["op_types_to_quantize"] == ("Gemm",)
+
+
+def test_an_op_type_the_model_does_not_have_is_refused_not_a_silent_no_op(tmp_path):
+    # setup: a conv net has no MatMul
+    source = load_model(conv_onnx(tmp_path / "conv.onnx", opset=13))
+    matmul_only = Recipe.from_dict({"quantization": {"method": "dynamic_int8", "op_types_to_quantize": ["MatMul"]}})
+    # execute / assert
+    with pytest.raises(OptimizationError, match=r"does not have: MatMul \(it has .*Conv.*Gemm"):
+        optimize(source, matmul_only, InputRequest(dims={"height": 8, "width": 8}), tmp_path / "out.onnx")
+    assert not (tmp_path / "out.onnx").exists()
