@@ -32,8 +32,8 @@ from engine.generative.results import (
 )
 from engine.generative.settings import GenerationSettings
 from engine.measure.samples import SampleBuffer
+from engine.measure.timed_loop import PROGRESS_INTERVAL_NS, time_iterations
 
-PROGRESS_INTERVAL_NS = 100_000_000
 WARMUP_STREAM = 1 << 40  # prompt stream offset for warm-up requests, so timed request k always gets the same prompt
 
 
@@ -85,23 +85,25 @@ def run_generation_benchmark(lm: CausalLM, settings: GenerationSettings, *, thre
 
 def _timed_requests(lm: CausalLM, decoder: Decoder, settings: GenerationSettings, cancel: threading.Event,
                     report: Progress, samples: SampleBuffer | None):
+    """Requests back to back on the measure kernel, until both floors (DESIGN §4).
+
+    The kernel's own per-request samples are not kept: each request's record holds its times, step by step.
+    """
     memory = PeakMemoryTracker(lm.device)
     memory.start()
     records: list[RequestRecord] = []
     duration_ns = int(settings.min_duration_s * 1e9)
-    loop_start = perf_counter_ns()
-    loop_end = loop_start
-    index = 0
-    while not cancel.is_set():
-        observer = _StepObserver(memory, samples, report, settings, loop_start, duration_ns, index)
-        record = serve_request(decoder, _prompts(lm, settings, index), new_tokens=settings.new_tokens, index=index,
-                               cancel=cancel, use_cache=settings.use_cache, on_step=observer)
-        records.append(record)
-        loop_end = perf_counter_ns()
-        index += 1
-        if index >= settings.requests and loop_end - loop_start >= duration_ns:
-            break
-    return records, loop_start, loop_end, memory.stop()
+    progress_start = perf_counter_ns()  # the loop's span starts a few µs later: close enough for a progress bar
+
+    def serve_next() -> None:
+        index = len(records)
+        observer = _StepObserver(memory, samples, report, settings, progress_start, duration_ns, index)
+        records.append(serve_request(decoder, _prompts(lm, settings, index), new_tokens=settings.new_tokens,
+                                     index=index, cancel=cancel, use_cache=settings.use_cache, on_step=observer))
+
+    span = time_iterations(serve_next, None, SampleBuffer(), cancel, clock=perf_counter_ns,
+                           iterations=settings.requests, min_duration_ns=duration_ns)
+    return records, span.start_ns, span.end_ns, memory.stop()
 
 
 class _StepObserver:
@@ -140,6 +142,8 @@ def serve_request(decoder: Decoder, prompts: np.ndarray, *, new_tokens: int, ind
 
     Without the KV cache every step runs the model over the whole sequence so far and keeps nothing.
     `start_cache` makes the cache the prompt extends (a shared prefix's); it is called on the clock.
+    The steps are not the measure kernel's loop: each step's input is the previous step's tokens, and `on_step`
+    runs between steps (memory, live samples, progress), for which the kernel has no per-iteration slot.
     """
     on_step = on_step or (lambda start, latency, done: None)
     start = perf_counter_ns()

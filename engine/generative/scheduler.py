@@ -12,6 +12,10 @@ server is busy waits, and its TTFT counts from the scheduled arrival, so a slow
 server cannot hide its queue (no coordinated omission). Each row of the batch
 keeps its own tokens and position ids, so a request's output does not depend on
 who it shared a batch with (checked by the tests against serving it alone).
+
+This loop is not engine.measure's timed loop: an iteration admits, steps and
+releases a batch that changes as it goes, and every request keeps its own times;
+waiting for the next arrival is the kernel's `wait_until`.
 """
 
 from __future__ import annotations
@@ -28,8 +32,7 @@ import torch
 from engine.generative import kv_cache
 from engine.generative.decoding import Decoder
 from engine.generative.results import RequestRecord
-
-SPIN_BELOW_NS = 1_000_000  # sleep until 1 ms before an arrival, then spin, so admission is not late by a sleep
+from engine.measure.timed_loop import wait_until
 
 
 @dataclass(eq=False)  # rows are told apart by identity
@@ -161,7 +164,7 @@ def serve_stream(decoder: Decoder, prompts: list[np.ndarray], arrivals_ns: np.nd
             sizes.append(len(batch))
             finished = [row for row in batch.rows if len(row.tokens) >= new_tokens]
         elif not len(batch) and pending:
-            _wait_until(int(arrivals_ns[pending[0]]), cancel)
+            wait_until(int(arrivals_ns[pending[0]]), cancel)
         for row in finished:
             done[row.index] = row.record(complete=True)
         batch.release(finished)
@@ -173,10 +176,3 @@ def serve_stream(decoder: Decoder, prompts: list[np.ndarray], arrivals_ns: np.nd
                   np.asarray(sizes, dtype=np.int64))
     return [done[i] for i in sorted(done)], log
 
-
-def _wait_until(deadline_ns: int, cancel: threading.Event) -> None:
-    remaining = deadline_ns - perf_counter_ns()
-    if remaining > SPIN_BELOW_NS and cancel.wait((remaining - SPIN_BELOW_NS) / 1e9):
-        return
-    while perf_counter_ns() < deadline_ns and not cancel.is_set():
-        pass

@@ -8,6 +8,7 @@ providers and thread settings.
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import tempfile
 import threading
@@ -23,6 +24,8 @@ from engine.backends.base import BackendOptions
 from engine.backends.onnxruntime_backend import _ort_errors
 from engine.device.discovery import DeviceRunner
 from engine.errors import BackendError, InputError, first_line
+from engine.measure.samples import SampleBuffer
+from engine.measure.timed_loop import time_iterations, warm_up
 from engine.model.handle import ModelFormat, ModelHandle
 from engine.model.inputs import PreparedInputs
 from engine.model.macs import count_macs
@@ -127,27 +130,28 @@ def profile_onnxruntime(handle: ModelHandle, runner: DeviceRunner, options: Back
         report(0.0, "creating a profiled session")
         session = profiling_session(handle, runner, options, Path(folder) / "profile")
         feed = dict(inputs.feed)
-        walls = []
+        run = functools.partial(session.run, None, feed)
+        walls = SampleBuffer(iterations)
+
+        def profiled(count: int, _elapsed_ns: int) -> None:
+            report((warmup + count) / (warmup + iterations), f"profiled inference {warmup + count}")
+
         try:
-            for index in range(warmup + iterations):
-                if cancel.is_set():
-                    break
-                begin = perf_counter_ns()
-                session.run(None, feed)
-                if index >= warmup:
-                    walls.append(perf_counter_ns() - begin)
-                report((index + 1) / (warmup + iterations), f"profiled inference {index + 1}")
+            report(0.0, f"warm-up: {warmup} inferences")
+            warm_up(run, None, warmup, cancel, clock=perf_counter_ns)
+            span = time_iterations(run, None, walls, cancel, clock=perf_counter_ns, iterations=iterations,
+                                   progress=profiled)
         except ort_run_errors() as error:
             read_trace(session, Path(folder))  # ends profiling so no trace file outlives the folder
             raise BackendError(f"onnxruntime failed during the profiled run: {first_line(error)}") from error
         trace = read_trace(session, Path(folder))
     events, run_us = parse_ort_trace(trace, skip_runs=warmup)
-    if not walls or not run_us:
+    if not span.iterations or not run_us:
         raise BackendError("the profiled run was stopped before any inference was profiled")
     shapes = {name: array.shape for name, array in inputs.feed.items()}
     counted = {layer.name: layer.macs for layer in count_macs(handle.path, shapes).layers}
     profile = build_profile(events, runtime="onnxruntime", model=handle.name, requested=runner.provider,
-                            batch_size=inputs.batch_size, iterations=len(run_us), run_walls_ns=walls,
+                            batch_size=inputs.batch_size, iterations=len(run_us), run_walls_ns=walls.snapshot()[1],
                             runtime_run_us=float(np.mean(run_us)), macs_by_name=counted)
     if any(node.macs is not None and node.name not in counted for node in profile.nodes):
         profile = replace(profile, notes=(*profile.notes, FUSED_MACS_NOTE))

@@ -22,6 +22,8 @@ from core.progress import Progress
 from engine.backends.base import BackendOptions
 from engine.device.discovery import DeviceRunner
 from engine.errors import BackendError, InputError, first_line
+from engine.measure.samples import SampleBuffer
+from engine.measure.timed_loop import time_iterations, warm_up
 from engine.model.handle import ModelHandle
 from engine.model.inputs import PreparedInputs
 from engine.profiling.layer_profile import LayerProfile, NodeEvent, build_profile
@@ -55,22 +57,20 @@ def profile_torch(handle: ModelHandle, runner: DeviceRunner, options: BackendOpt
         shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         hooks = _attach_ranges(layers, shapes, record_function)
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-        walls = []
+        walls = SampleBuffer(iterations)
+
+        def forward() -> None:
+            with record_function(FORWARD_RANGE):
+                model(*tensors)
+
         try:
             with torch.inference_mode():
-                for _ in range(warmup):
-                    model(*tensors)
+                warm_up(functools.partial(model, *tensors), None, warmup, cancel, clock=perf_counter_ns)
                 session.synchronize()
                 report(0.2, f"profiling {iterations} inferences")
                 with profile(activities=activities) as profiler:
-                    for _ in range(iterations):
-                        if cancel.is_set():
-                            break
-                        begin = perf_counter_ns()
-                        with record_function(FORWARD_RANGE):
-                            model(*tensors)
-                        session.synchronize()
-                        walls.append(perf_counter_ns() - begin)
+                    span = time_iterations(forward, session.synchronize, walls, cancel, clock=perf_counter_ns,
+                                           iterations=iterations)
         except session.run_errors as error:
             raise BackendError(f"the model failed during the profiled run: {first_line(error)}") from error
         finally:
@@ -78,9 +78,10 @@ def profile_torch(handle: ModelHandle, runner: DeviceRunner, options: BackendOpt
                 hook.remove()
     finally:
         session.close()
-    if not walls:
+    if not span.iterations:
         raise BackendError("the profiled run was stopped before any inference was profiled")
-    return _profile_from(profiler, layers, shapes, runner, inputs, walls, handle.name, device.type == "cuda")
+    _, latencies = walls.snapshot()
+    return _profile_from(profiler, layers, shapes, runner, inputs, latencies, handle.name, device.type == "cuda")
 
 
 def _attach_ranges(layers, shapes: dict, record_function) -> list:
@@ -104,7 +105,7 @@ def _attach_ranges(layers, shapes: dict, record_function) -> list:
     return hooks
 
 
-def _profile_from(profiler, layers, shapes, runner: DeviceRunner, inputs: PreparedInputs, walls: list[int],
+def _profile_from(profiler, layers, shapes, runner: DeviceRunner, inputs: PreparedInputs, walls: np.ndarray,
                   model_name: str, on_device: bool) -> LayerProfile:
     modules = dict(layers)
     events, operators, forward_us = [], [], []

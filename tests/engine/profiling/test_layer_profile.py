@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 import textwrap
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -263,3 +264,49 @@ def test_a_torchscript_module_without_layer_hooks_is_profiled_per_operator(tmp_p
     assert any(node.op_type.startswith("aten::") for node in profile.nodes)
     assert any("timed per operator" in note for note in profile.notes)
     assert sum(node.share for node in profile.nodes) == pytest.approx(1.0)
+
+
+def test_a_cancel_during_the_onnxruntime_warm_up_profiles_nothing(tmp_path):
+    # setup: cancel as soon as the warm-up is announced
+    handle = load_model(tiny_cnn(tmp_path / "tiny.onnx"))
+    cancel = threading.Event()
+    messages = []
+
+    def progress(fraction, message):
+        messages.append(message)
+        if message.startswith("warm-up"):
+            cancel.set()
+
+    # execute / assert
+    with pytest.raises(BackendError, match="stopped before any inference"):
+        profile_layers("onnxruntime", handle, CPU, BackendOptions(threads=1), prepare_inputs(handle.inputs,
+                       InputRequest()), iterations=3, warmup=2, cancel=cancel, progress=progress)
+    assert not any(message.startswith("profiled inference") for message in messages)
+
+
+def test_a_cancelled_pytorch_profile_skips_the_warm_up_too(tmp_path):
+    # setup: a module that counts its forward calls in a file
+    calls = tmp_path / "calls.txt"
+    source = tmp_path / "counting_net.py"
+    source.write_text(textwrap.dedent(f"""
+        import torch.nn as nn
+
+        class Counting(nn.Linear):
+            def forward(self, x):
+                with open({str(calls)!r}, "a") as log:
+                    log.write("x")
+                return super().forward(x)
+
+        def build():
+            return Counting(4, 2)
+    """))
+    handle = load_model(f"{source}:build")
+    inputs = prepare_inputs(handle.inputs, InputRequest(shapes={handle.inputs[0].name: (1, 4)}))
+    cancel = threading.Event()
+    cancel.set()
+
+    # execute / assert
+    with pytest.raises(BackendError, match="stopped before any inference"):
+        profile_layers("torch", handle, DeviceRunner("torch", "cpu"), BackendOptions(threads=1), inputs,
+                       iterations=3, warmup=5, cancel=cancel)
+    assert not calls.exists()
