@@ -224,12 +224,12 @@ def quantization_report(before: Path, after: Path) -> dict:
             "quantized_ops": quantized}
 
 
-def int8_expectations(traits: ModelTraits, runner, *, dynamic: bool) -> list[str]:
+def int8_expectations(traits: ModelTraits, runner, *, dynamic: bool, quantizes_conv: bool = True) -> list[str]:
     notes = []
     if runner.provider in GPU_PROVIDERS:
         notes.append(f"{runner.provider} has no fast INT8 kernels (ONNX Runtime runs INT8 on GPUs through TensorRT): "
                      "expect it to be slower than FP32 there")
-    if dynamic and traits.conv_dominated:
+    if dynamic and quantizes_conv and traits.conv_dominated:
         notes.append("this model is mostly convolutions: dynamic INT8 turns Conv into ConvInteger, which ONNX "
                      "Runtime's CPU provider usually runs slower than FP32; static_int8 or auto measure the "
                      "alternative")
@@ -250,7 +250,8 @@ class DynamicInt8Pass(OptimizationPass):
     accepts = "onnx"
 
     def expectations(self, config, traits: ModelTraits, runner) -> list[str]:
-        return int8_expectations(traits, runner, dynamic=True)
+        quantizes_conv = not config.op_types_to_quantize or "Conv" in config.op_types_to_quantize
+        return int8_expectations(traits, runner, dynamic=True, quantizes_conv=quantizes_conv)
 
     def run(self, artifact: OnnxArtifact, config: DynamicInt8Config, context: PassContext) -> PassOutput:
         prepared = context.work_dir / "prepared.onnx"

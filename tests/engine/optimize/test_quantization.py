@@ -181,3 +181,20 @@ def test_an_op_type_the_model_does_not_have_is_refused_not_a_silent_no_op(tmp_pa
     with pytest.raises(OptimizationError, match=r"does not have: MatMul \(it has .*Conv.*Gemm"):
         optimize(source, matmul_only, InputRequest(dims={"height": 8, "width": 8}), tmp_path / "out.onnx")
     assert not (tmp_path / "out.onnx").exists()
+
+
+def test_the_conv_integer_warning_is_left_out_when_conv_stays_fp32(tmp_path):
+    # setup
+    from engine.device.discovery import DeviceRunner
+    from engine.optimize.plan import plan_optimization
+
+    source = load_model(conv_onnx(tmp_path / "conv.onnx", opset=13))
+    cpu = DeviceRunner("onnxruntime", "CPUExecutionProvider")
+    every_type = Recipe.from_dict({"quantization": {"method": "dynamic_int8"}})
+    gemm_only = Recipe.from_dict({"quantization": {"method": "dynamic_int8", "op_types_to_quantize": ["Gemm"]}})
+    # execute
+    warned = plan_optimization(source, every_type, cpu).steps[-1].expectations
+    kept = plan_optimization(source, gemm_only, cpu).steps[-1].expectations
+    # assert
+    assert any("ConvInteger" in note for note in warned)
+    assert not any("ConvInteger" in note for note in kept)
