@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -22,6 +21,7 @@ def main(out: Path) -> None:
                       AUTOGLM_STUDIO_CACHE=str(work / "cache"))
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+    from screenshot_wait import wait_until  # a sibling of this script
 
     from studio.ui.main_window import MainWindow
     from studio.ui.widgets.theme import apply_theme
@@ -31,13 +31,7 @@ def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     def wait(condition, seconds: float = 120.0) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not condition():
-            app.processEvents()
-            time.sleep(0.01)
-        settle = time.monotonic() + 0.3
-        while time.monotonic() < settle:
-            app.processEvents()
+        wait_until(app, condition, seconds)
 
     for theme in ("light", "dark"):
         apply_theme(app, theme)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -25,6 +24,7 @@ def main(out: Path) -> None:
                       AUTOGLM_STUDIO_CACHE=str(work / "cache"))
     sys.path.insert(0, str(REPO))
     from PySide6.QtWidgets import QApplication, QMainWindow
+    from screenshot_wait import wait_until  # a sibling of this script
 
     from engine.measure.runner import BenchmarkSettings
     from studio import usecases
@@ -39,13 +39,7 @@ def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     def wait(condition, seconds: float = 300.0) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not condition():
-            app.processEvents()
-            time.sleep(0.01)
-        settle = time.monotonic() + 0.3
-        while time.monotonic() < settle:
-            app.processEvents()
+        wait_until(app, condition, seconds)
 
     profiled = usecases.profile_model(usecases.BenchRequest(model=str(SAMPLE_CNN),
                                                             settings=BenchmarkSettings(5, 50, 0.2)))
