@@ -43,6 +43,8 @@ class ModelHandle:
     index_bounds: dict[str, int] = field(default_factory=dict)
     # Allowed (lower, upper or None) sizes of symbolic dims, where the model records them.
     dim_bounds: dict[str, tuple[int, int | None]] = field(default_factory=dict)
+    # The model file's own key/value metadata (ONNX metadata_props), e.g. Ultralytics' imgsz.
+    metadata: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
     @property
@@ -62,6 +64,7 @@ class ModelHandle:
             "op_histogram": dict(sorted(self.op_histogram.items(), key=lambda kv: (-kv[1], kv[0]))),
             "files": [str(p) for p in self.files],
             "factory_function": self.factory_function,
+            "metadata": dict(self.metadata),
             "notes": list(self.notes),
         }
 

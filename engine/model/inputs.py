@@ -1,13 +1,10 @@
 """Resolve input shapes and build the feed: seeded synthetic tensors or a user's .npz file.
 
-Default sizes for symbolic dims (used only when the user gives none, and always
-reported back as defaults):
-
-    batch, batch_size, n, bs           1
-    sequence, sequence_length, seq, seq_len, tokens   128
-    height, width                      224
-    channels                           3
-    any other or unnamed dim           1 (or the smallest size the model accepts)
+Every dynamic dim gets one size with its origin recorded (`DimChoice`): given by the user,
+read from the data file, taken from the model's metadata (the specs' size hints), or a documented default for the
+dim's role (see `engine.model.dim_roles`: batch 1, sequence 128, image sides 224 or the
+model's `imgsz`, text-line widths 4× their height). A dim whose role is unknown gets a
+default too, flagged as guessed, so that callers can say so before a run.
 
 Synthetic values: floats are seeded standard normal; integer inputs named like
 token ids take values below the embedding's vocabulary where the model shows it,
@@ -26,14 +23,17 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import InputError, ShapeMismatchError
+from engine.model.dim_roles import (
+    DimRole,
+    DynamicDim,
+    default_size,
+    dim_key,
+    dynamic_dims,
+    unnamed_key,
+)
+from engine.model.sample_data import SampleOptions, describe, load_samples, sample_kind
 from engine.model.tensors import TensorSpec
 
-DEFAULT_DIM_SIZES = {
-    "batch": 1, "batch_size": 1, "n": 1, "bs": 1,
-    "sequence": 128, "sequence_length": 128, "seq": 128, "seq_len": 128, "tokens": 128,
-    "height": 224, "width": 224, "channels": 3,
-}
-BATCH_DIM_NAMES = frozenset({"batch", "batch_size", "n", "bs"})
 TOKEN_ID_CEILING = 100  # used when the model does not show its vocabulary size
 OTHER_INTEGER_CEILING = 10
 
@@ -43,8 +43,22 @@ class InputRequest:
     shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # --shape NAME=DIMS
     dims: Mapping[str, int] = field(default_factory=dict)  # --dim NAME=N
     batch: int | None = None  # --batch N
-    npz: Path | None = None  # --inputs FILE.npz
+    npz: Path | None = None  # --inputs: an .npz, a folder of images, or a .txt file (one sample a line)
     seed: int = 0
+    samples: SampleOptions = field(default_factory=SampleOptions)  # how images or text become inputs
+
+
+@dataclass(frozen=True)
+class DimChoice:
+    """The size one dynamic dim gets for a run, and where it came from."""
+
+    size: int
+    origin: str  # "given", "data", "model metadata" or "default"
+    reason: str  # a few words: "batch", "image width, 4× the fixed height 64 of a text line", "role unknown"
+    guessed: bool  # no one gave it and its role is unknown or assumed: a size to check
+
+    def text(self, dim: str) -> str:
+        return f"{dim}={self.size} ({self.origin}: {self.reason}{'; guessed' if self.guessed else ''})"
 
 
 @dataclass(frozen=True)
@@ -52,7 +66,15 @@ class PreparedInputs:
     feed: dict[str, np.ndarray]
     source: str
     batch_size: int
-    defaults_used: tuple[str, ...]
+    dim_choices: Mapping[str, DimChoice] = field(default_factory=dict)
+
+    @property
+    def guessed_dims(self) -> tuple[str, ...]:
+        return tuple(dim for dim, choice in self.dim_choices.items() if choice.guessed)
+
+    def dims_text(self) -> str:
+        """Each dynamic dim's size and where it came from, on one line."""
+        return dims_text(self.dim_choices)
 
     def to_dict(self) -> dict:
         return {
@@ -60,14 +82,13 @@ class PreparedInputs:
             "batch_size": self.batch_size,
             "shapes": {name: list(array.shape) for name, array in self.feed.items()},
             "dtypes": {name: array.dtype.name for name, array in self.feed.items()},
-            "defaults_used": list(self.defaults_used),
+            "dim_choices": {dim: {"size": c.size, "origin": c.origin, "reason": c.reason, "guessed": c.guessed}
+                            for dim, c in self.dim_choices.items()},
         }
 
 
-def default_dim_size(dim: str, dim_bounds: Mapping[str, tuple[int, int | None]] | None = None) -> int:
-    """The documented default for a symbolic dim, raised to the smallest size the model accepts."""
-    lower = (dim_bounds or {}).get(dim, (1, None))[0]
-    return max(DEFAULT_DIM_SIZES.get(dim.lower(), 1), lower)
+def dims_text(choices: Mapping[str, DimChoice]) -> str:
+    return ", ".join(choice.text(dim) for dim, choice in choices.items())
 
 
 def parse_dims(text: str) -> tuple[int, ...]:
@@ -109,13 +130,15 @@ def prepare_inputs(
     dim_bounds: Mapping[str, tuple[int, int | None]] | None = None,
 ) -> PreparedInputs:
     binder = _DimBinder(specs, dim_bounds or {})
+    if request.npz is not None and sample_kind(request.npz) is not None:
+        return _first_sample(specs, request, binder)
     if request.npz is not None:
         if request.shapes:
-            raise InputError("give either --inputs FILE.npz or --shape, not both: the file fixes the shapes")
+            raise InputError("give either an inputs file or shapes, not both: the file fixes the shapes")
         feed = _load_npz(request.npz, specs)
         for spec in specs:
-            binder.bind_shape(spec, feed[spec.name].shape, origin=str(request.npz))
-        return PreparedInputs(feed, str(request.npz), binder.batch_size(feed), ())
+            binder.bind_shape(spec, feed[spec.name].shape, origin="data", reason=f"file {request.npz.name}")
+        return PreparedInputs(feed, str(request.npz), binder.batch_size(feed), binder.choices())
 
     binder.bind_request(request)
     rng = np.random.default_rng(request.seed)
@@ -123,7 +146,32 @@ def prepare_inputs(
     for spec in specs:
         shape = binder.resolve(spec)
         feed[spec.name] = synthetic_tensor(spec, shape, rng, (index_bounds or {}).get(spec.name))
-    return PreparedInputs(feed, f"synthetic (seed {request.seed})", binder.batch_size(feed), tuple(binder.defaults_used))
+    return PreparedInputs(feed, f"synthetic (seed {request.seed})", binder.batch_size(feed), binder.choices())
+
+
+def _first_sample(specs: Sequence[TensorSpec], request: InputRequest, binder: _DimBinder) -> PreparedInputs:
+    """The first image(s) or line(s) of the user's data, at the shapes the request and the defaults bind."""
+    binder.bind_request(request)
+    shapes = {spec.name: binder.resolve(spec) for spec in specs}
+    feed = load_samples(request.npz, specs, shapes, request.samples, 1)[0]
+    source = describe(request.npz, specs, shapes, request.samples)
+    return PreparedInputs(feed, source, binder.batch_size(feed), binder.choices())
+
+
+def choose_dims(
+    specs: Sequence[TensorSpec],
+    request: InputRequest | None = None,
+    *,
+    dim_bounds: Mapping[str, tuple[int, int | None]] | None = None,
+) -> dict[str, DimChoice]:
+    """The size each dynamic dim would get, and why, without building any tensor (an inputs file is not read)."""
+    binder = _DimBinder(specs, dim_bounds or {})
+    if request is not None and (request.npz is None or sample_kind(request.npz) is not None):
+        binder.bind_request(request)
+    for spec in specs:
+        if spec.shape is not None:
+            binder.resolve(spec)
+    return binder.choices()
 
 
 def synthetic_tensor(spec: TensorSpec, shape: tuple[int, ...], rng: np.random.Generator, bound: int | None) -> np.ndarray:
@@ -173,122 +221,119 @@ def _load_npz(path: Path, specs: Sequence[TensorSpec]) -> dict[str, np.ndarray]:
         array = arrays[spec.name]
         if spec.dtype != "unknown" and array.dtype != np.dtype(spec.dtype):
             raise ShapeMismatchError(f"input '{spec.name}': the file holds {array.dtype}, the model expects {spec.dtype}")
-    return {spec.name: np.ascontiguousarray(arrays[spec.name]) for spec in specs}
+    # np.require, not np.ascontiguousarray: the latter turns a rank-0 array (a scalar input) into rank 1
+    return {spec.name: np.require(arrays[spec.name], requirements="C") for spec in specs}
 
 
 class _DimBinder:
-    """Gives each symbolic dim one size, from the user, the data or a documented default."""
+    """Gives each dynamic dim one size, from the user, the data, the model's metadata or a documented default."""
 
     def __init__(self, specs: Sequence[TensorSpec], dim_bounds: Mapping[str, tuple[int, int | None]]):
         self.specs = specs
         self.dim_bounds = dim_bounds
+        self.dynamic: dict[str, DynamicDim] = dynamic_dims(specs)
         self.sizes: dict[str, int] = {}
-        self.defaults_used: list[str] = []
-        self.symbolic = {d for spec in specs for d in spec.symbolic_dims}
+        self._choices: dict[str, DimChoice] = {}
 
     def bind_request(self, request: InputRequest) -> None:
         names = [spec.name for spec in self.specs]
         for name in request.shapes:
             if name not in names:
-                raise InputError(f"--shape {name}: the model has no input '{name}'; its inputs are {names}")
+                raise InputError(f"shape for '{name}': the model has no input '{name}'; its inputs are {names}")
         for spec in self.specs:
             if spec.name in request.shapes:
-                self.bind_shape(spec, request.shapes[spec.name], origin="--shape")
+                self.bind_shape(spec, request.shapes[spec.name], origin="given", reason=f"shape of '{spec.name}'")
         for dim, size in request.dims.items():
-            if dim not in self.symbolic:
-                known = ", ".join(sorted(self.symbolic)) or "none"
-                raise InputError(f"--dim {dim}: the model has no symbolic dim '{dim}'; its symbolic dims are: {known}")
-            self._bind(dim, size, origin="--dim")
+            if dim not in self.dynamic:
+                known = ", ".join(sorted(self.dynamic)) or "none"
+                raise InputError(f"the model has no symbolic dim '{dim}'; its dynamic dims are: {known}")
+            self._bind(dim, size, origin="given", reason=f"size of '{dim}'")
         if request.batch is not None:
             self._bind_batch(request.batch)
 
-    def bind_shape(self, spec: TensorSpec, shape: tuple[int, ...], origin: str) -> None:
+    def bind_shape(self, spec: TensorSpec, shape: tuple[int, ...], origin: str, reason: str) -> None:
         expected = spec.shape
+        where = "the file" if origin == "data" else "given"
         if expected is not None and len(expected) != len(shape):
             raise ShapeMismatchError(
-                f"input '{spec.name}': expected shape {spec.shape_text()}, given {_text(shape)} ({origin}): rank differs"
+                f"input '{spec.name}': expected shape {spec.shape_text()}, {where} {_text(shape)}: rank differs"
             )
         for axis, size in enumerate(shape):
             dim = expected[axis] if expected is not None else None
             if isinstance(dim, int) and dim != size:
                 raise ShapeMismatchError(
-                    f"input '{spec.name}': expected shape {spec.shape_text()}, given {_text(shape)} ({origin}): axis {axis} must be {dim}"
+                    f"input '{spec.name}': expected shape {spec.shape_text()}, {where} {_text(shape)}: axis {axis} must be {dim}"
                 )
-            if isinstance(dim, str):
-                self._bind(dim, size, origin=f"{origin} for input '{spec.name}'")
-            elif dim is None:
-                self.sizes[_unnamed(spec.name, axis)] = size
+            if expected is None:
+                self.sizes[unnamed_key(spec.name, axis)] = size  # a rank the model does not record: no choice to show
+            elif not isinstance(dim, int):
+                self._bind(dim_key(spec, axis), size, origin=origin, reason=reason)
 
     def resolve(self, spec: TensorSpec) -> tuple[int, ...]:
         if spec.shape is None:
-            if _unnamed(spec.name, 0) in self.sizes:
-                return tuple(self.sizes[_unnamed(spec.name, axis)] for axis in range(self._given_rank(spec)))
-            raise InputError(f"input '{spec.name}': the model does not record its shape; pass --shape {spec.name}=DIMS")
-        return tuple(self._size(spec, axis, dim) for axis, dim in enumerate(spec.shape))
+            if unnamed_key(spec.name, 0) in self.sizes:
+                return tuple(self.sizes[unnamed_key(spec.name, axis)] for axis in range(self._given_rank(spec)))
+            raise InputError(f"input '{spec.name}': the model does not record its shape; give it as {spec.name}=DIMS "
+                             "(the CLI's --shape, the model card's shape field)")
+        return tuple(dim if isinstance(dim, int) else self._size(dim_key(spec, axis))
+                     for axis, dim in enumerate(spec.shape))
+
+    def choices(self) -> dict[str, DimChoice]:
+        return dict(self._choices)
 
     def batch_size(self, feed: Mapping[str, np.ndarray]) -> int:
-        for name in BATCH_DIM_NAMES:
-            if name in self.sizes:
-                return self.sizes[name]
+        for key, dim in self.dynamic.items():
+            if dim.role is DimRole.BATCH and key in self.sizes:
+                return self.sizes[key]
         first = next(iter(feed.values()), None)
         return int(first.shape[0]) if first is not None and first.ndim >= 2 else 1
 
-    def _size(self, spec: TensorSpec, axis: int, dim) -> int:
-        if isinstance(dim, int):
-            return dim
-        key = dim if isinstance(dim, str) else _unnamed(spec.name, axis)
+    def _size(self, key: str) -> int:
         if key not in self.sizes:
-            self.sizes[key] = default_dim_size(key, self.dim_bounds)
-            self.defaults_used.append(f"{key}={self.sizes[key]}")
+            default = default_size(self.dynamic[key], self.specs, self.dim_bounds)
+            self.sizes[key] = default.size
+            self._choices[key] = DimChoice(default.size, default.origin, default.reason, default.guessed)
         return self.sizes[key]
 
     def _bind_batch(self, batch: int) -> None:
-        """--batch sets the batch-named dims, else every input's dynamic leading dim."""
-        batch_dims = sorted(d for d in self.symbolic if d.lower() in BATCH_DIM_NAMES)
-        for dim in batch_dims:
-            self._bind(dim, batch, origin="--batch")
+        """The batch size sets every batch dim (by name, or the leading dynamic dim of an input)."""
+        batch_dims = sorted(key for key, dim in self.dynamic.items() if dim.role is DimRole.BATCH)
+        for key in batch_dims:
+            self._bind(key, batch, origin="given", reason="batch size")
         applied = bool(batch_dims)
-        for spec in self.specs if not batch_dims else ():
-            if spec.shape == ():
-                continue  # a scalar has no batch axis
-            leading = spec.shape[0] if spec.shape else None
-            if isinstance(leading, str):
-                self._bind(leading, batch, origin="--batch")
-            elif spec.shape is None and _unnamed(spec.name, 0) not in self.sizes:
-                applied = True  # its shape must come from --shape; resolve() says so
-                continue
-            elif isinstance(leading, int):
-                applied = applied or leading == batch
-                continue
-            else:
-                key = _unnamed(spec.name, 0)
-                if self.sizes.setdefault(key, batch) != batch:
-                    raise ShapeMismatchError(f"input '{spec.name}': --shape gives batch {self.sizes[key]} but --batch is {batch}")
-            applied = True
-        if not applied:
-            raise InputError(f"--batch {batch}: the model has no dynamic batch dimension (inputs: {self._inputs_text()})")
+        for spec in self.specs:
+            if spec.shape is None:
+                key = unnamed_key(spec.name, 0)
+                if key in self.sizes and self.sizes[key] != batch:
+                    raise ShapeMismatchError(f"input '{spec.name}': its shape gives batch {self.sizes[key]} "
+                                             f"but the batch size is {batch}")
+                applied = True  # its shape comes with the request; resolve() says so when it does not
+            elif spec.shape and spec.shape[0] == batch:
+                applied = True  # a fixed batch of this very size
+        if not applied and batch != 1:  # one item is what every model takes
+            raise InputError(f"the batch size {batch}: the model has no dynamic batch dimension "
+                             f"(inputs: {self._inputs_text()})")
 
-    def _bind(self, dim: str, size: int, origin: str) -> None:
-        if dim in self.sizes and self.sizes[dim] != size:
-            raise ShapeMismatchError(f"dim '{dim}' is {self.sizes[dim]} elsewhere but {size} from {origin}")
-        lower, upper = self.dim_bounds.get(dim, (1, None))
+    def _bind(self, key: str, size: int, origin: str, reason: str) -> None:
+        if key in self.sizes and self.sizes[key] != size:
+            before = self._choices.get(key)
+            was = f" from the {before.reason}" if before is not None else ""
+            raise ShapeMismatchError(f"dim '{key}' is {self.sizes[key]}{was} but {size} from the {reason}")
+        lower, upper = self.dim_bounds.get(key, (1, None))
         if size < lower or (upper is not None and size > upper):
             allowed = f"{lower}..{upper if upper is not None else '∞'}"
-            raise ShapeMismatchError(f"dim '{dim}' = {size} from {origin} is outside the model's allowed range {allowed}")
-        self.sizes[dim] = size
+            raise ShapeMismatchError(f"dim '{key}' = {size} from the {reason} is outside the model's allowed range {allowed}")
+        self.sizes[key] = size
+        self._choices[key] = DimChoice(size, origin, reason, False)
 
     def _given_rank(self, spec: TensorSpec) -> int:
         rank = 0
-        while _unnamed(spec.name, rank) in self.sizes:
+        while unnamed_key(spec.name, rank) in self.sizes:
             rank += 1
         return rank
 
     def _inputs_text(self) -> str:
         return ", ".join(f"{spec.name} {spec.shape_text()}" for spec in self.specs)
-
-
-def _unnamed(input_name: str, axis: int) -> str:
-    return f"{input_name}[{axis}]"
 
 
 def _text(shape: tuple[int, ...]) -> str:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
+import re
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 from engine.errors import (
@@ -14,7 +13,10 @@ from engine.errors import (
     UnsupportedModelError,
     first_line,
 )
+from engine.model.dim_roles import with_metadata_hints
 from engine.model.handle import ModelFormat, ModelHandle, hash_files
+from engine.model.onnx_graphs import walk_graphs
+from engine.model.onnx_parameters import count_parameters
 from engine.model.tensors import Dim, TensorSpec
 
 
@@ -35,7 +37,8 @@ def load_onnx(path: Path) -> ModelHandle:
     graph = model.graph
     sha256, size = hash_files([path, *external_files])
     initializer_names = {tensor.name for tensor in graph.initializer}
-    inputs = tuple(_spec(value) for value in graph.input if value.name not in initializer_names)
+    metadata = {prop.key: prop.value for prop in model.metadata_props}
+    inputs = with_metadata_hints([_spec(value) for value in graph.input if value.name not in initializer_names], metadata)
     opsets = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import)
     return ModelHandle(
         path=path,
@@ -44,10 +47,11 @@ def load_onnx(path: Path) -> ModelHandle:
         size_bytes=size,
         inputs=inputs,
         outputs=tuple(_spec(value) for value in graph.output),
-        parameter_count=sum(math.prod(t.dims) for g in _graphs(graph) for t in g.initializer),
-        op_histogram=dict(Counter(_op_name(node) for g in _graphs(graph) for node in g.node)),
+        parameter_count=count_parameters(graph),
+        op_histogram=dict(Counter(_op_name(node) for g in walk_graphs(graph) for node in g.node)),
         files=(path, *external_files),
         index_bounds=_index_bounds(graph, {spec.name for spec in inputs}),
+        metadata=metadata,
         notes=(f"opset {opsets}; producer {model.producer_name or 'unknown'} {model.producer_version}".strip(),),
     )
 
@@ -63,22 +67,18 @@ def _spec(value) -> TensorSpec:
     dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).name
     shape: tuple[Dim, ...] | None = None
     if tensor_type.HasField("shape"):
-        shape = tuple(
-            d.dim_value if d.HasField("dim_value") else d.dim_param if d.HasField("dim_param") else None
-            for d in tensor_type.shape.dim
-        )
+        shape = tuple(_dim(d) for d in tensor_type.shape.dim)
     return TensorSpec(value.name, dtype, shape)
 
 
-def _graphs(graph) -> Iterator:
-    """The graph and every subgraph nested in If/Loop/Scan attributes."""
-    yield graph
-    for node in graph.node:
-        for attribute in node.attribute:
-            if attribute.HasField("g"):
-                yield from _graphs(attribute.g)
-            for subgraph in attribute.graphs:
-                yield from _graphs(subgraph)
+def _dim(dim) -> Dim:
+    """A size, a name, or None for an open dim without a real name: a dim_value <= 0 (Paddle writes -1) is
+    open, not a size, and a dim_param such as '?' or '' names nothing, so two of them are not one dim."""
+    if dim.HasField("dim_value"):
+        return dim.dim_value if dim.dim_value > 0 else None
+    if dim.HasField("dim_param") and re.search(r"[A-Za-z]", dim.dim_param):
+        return dim.dim_param
+    return None
 
 
 def _op_name(node) -> str:
@@ -103,7 +103,7 @@ def _external_data_files(path: Path, model) -> list[Path]:
 
     folder = path.parent.resolve()
     files: dict[Path, None] = {}
-    for graph in _graphs(model.graph):
+    for graph in walk_graphs(model.graph):
         for tensor in graph.initializer:
             if tensor.data_location != onnx.TensorProto.EXTERNAL:
                 continue

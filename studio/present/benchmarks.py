@@ -7,6 +7,7 @@ from core.latency_stats import LatencyStats
 from engine.measure.max_rate import MaxRateResult
 from engine.measure.prepared_session import ColdStart
 from engine.measure.scenarios import ScenarioResult
+from studio.present.dims import dim_choice_lines
 from studio.present.models import model_line
 from studio.present.numbers import milliseconds, per_second
 from studio.present.tables import table
@@ -34,8 +35,7 @@ def bench_text(report: BenchReport) -> str:
         f"inputs      {inputs.source}: " + ", ".join(f"{name} {'×'.join(map(str, array.shape))} {array.dtype.name}"
                                                    for name, array in inputs.feed.items()),
     ]
-    if inputs.defaults_used:
-        lines.append(f"defaults    {', '.join(inputs.defaults_used)} (override with --dim NAME=N or --shape NAME=DIMS)")
+    lines += dim_choice_lines(inputs.dim_choices)
     lines += [
         f"status      {result.status}",
         "",

@@ -15,6 +15,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from engine.errors import InputError
 from studio import usecases
 from studio.ui.job_runner import JobRunner
 from studio.ui.state import AppState
@@ -32,6 +33,10 @@ class Workflows:
         self.state = state
         self.runner = runner
         self.window = window
+        self._macs_stale = False  # the shapes changed while a count ran: count again when it ends
+        self._counted_batch = state.run_settings.batch
+        state.inputs_changed.connect(lambda model: self.count_macs())
+        state.run_settings_changed.connect(self._batch_may_have_changed)
 
     # -- model -----------------------------------------------------------------------------------------------
     def choose_model(self) -> None:
@@ -47,11 +52,40 @@ class Workflows:
         state = self.state
         state.open(handle)
         state.announce(f"Opened {handle.name}")
-        inputs = state.model.input_request(state.run_settings.batch)
         device = state.run_settings.device
-        self.runner.start("MACs", lambda cancel, progress: usecases.model_macs(handle, inputs), show_progress=False)
+        self.count_macs()
         self.runner.start("options", lambda cancel, progress: usecases.optimization_options(handle, device),
                           show_progress=False)
+
+    def count_macs(self) -> None:
+        """Counts the open model's MACs at the shapes a run would use now; one count at a time, the last one wins."""
+        state = self.state
+        if state.model is None:
+            return
+        if state.jobs.is_running("MACs"):
+            self._macs_stale = True
+            return
+        self._macs_stale = False
+        handle, self._counted_batch = state.model.handle, state.run_settings.batch
+        try:
+            inputs, problem = state.model.input_request(self._counted_batch), ""
+        except InputError as error:  # a half-typed shape
+            inputs, problem = None, str(error)
+
+        def count(cancel, progress) -> str:
+            if inputs is None:
+                return f"unknown until the shapes are complete: {problem}"
+            try:
+                return usecases.model_macs(handle, inputs)
+            except InputError as error:  # shapes the model refuses: the card says so, no dialog per keystroke
+                return f"unknown at these shapes: {error}"
+
+        self.runner.start("MACs", count, lambda result: self._macs_stale and self.count_macs(),
+                          show_progress=False)
+
+    def _batch_may_have_changed(self, settings) -> None:
+        if settings.batch != self._counted_batch:
+            self.count_macs()
 
     def find_devices(self) -> None:
         self.runner.start("devices", lambda cancel, progress: usecases.list_devices(), self.state.set_devices,

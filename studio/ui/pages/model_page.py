@@ -23,7 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.model.dim_roles import DimRole, dynamic_dims
 from engine.model.handle import ModelHandle
+from engine.model.inputs import DimChoice, choose_dims
 from studio.present.numbers import byte_size
 from studio.ui.state import (
     AppState,
@@ -31,7 +33,6 @@ from studio.ui.state import (
     JobState,
     JobStatus,
     OpenModel,
-    settable_dims,
 )
 from studio.ui.widgets.forms import button, spin_box
 from studio.ui.widgets.tables import read_only_table
@@ -44,6 +45,7 @@ class ModelPage(QWidget):
         super().__init__(parent)
         self.state = state
         self._dim_boxes: dict[str, QSpinBox] = {}
+        self._dim_defaults: dict[str, DimChoice] = {}
         self._shape_edits: dict[str, QLineEdit] = {}
 
         self.title = QLabel("No model open")
@@ -132,8 +134,11 @@ class ModelPage(QWidget):
         rows = [("in", s) for s in handle.inputs] + [("out", s) for s in handle.outputs]
         self.io_table.setRowCount(len(rows))
         for row, (direction, spec) in enumerate(rows):
-            for column, text in enumerate((direction, spec.name, spec.dtype, spec.shape_text())):
+            for column, text in enumerate((direction, spec.name, spec.dtype, spec.shape_text(brief=True))):
                 self.io_table.setItem(row, column, QTableWidgetItem(text))
+            formulas = spec.formulas()
+            if formulas:
+                self.io_table.item(row, 3).setToolTip("\n\n".join(f"{token} = {text}" for token, text in formulas.items()))
         ops = sorted(handle.op_histogram.items(), key=lambda kv: (-kv[1], kv[0]))
         self.ops_table.setRowCount(len(ops))
         for row, (name, count) in enumerate(ops):
@@ -151,8 +156,9 @@ class ModelPage(QWidget):
     def _publish_inputs(self) -> None:
         if self.state.model is None:
             return
-        self.state.choose_inputs(InputChoice(
-            dims={name: box.value() for name, box in self._dim_boxes.items()},
+        self.state.choose_inputs(InputChoice(  # only the dims the user changed: the rest keep their recorded origin
+            dims={name: box.value() for name, box in self._dim_boxes.items()
+                  if box.value() != self._dim_defaults[name].size},
             shapes={name: edit.text() for name, edit in self._shape_edits.items()},
             npz=self.npz_path.text() if self.from_file.isChecked() else None, seed=self.seed.value()))
 
@@ -161,16 +167,21 @@ class ModelPage(QWidget):
             self.dims_layout.takeAt(0).widget().deleteLater()
         self._dim_boxes.clear()
         self._shape_edits.clear()
+        self._dim_defaults = settable_dim_defaults(handle)
         row = 0
-        for dim in settable_dims(handle):
+        for dim, choice in self._dim_defaults.items():
             lower, upper = handle.dim_bounds.get(dim, (1, None))
-            default = inputs.dims[dim]
-            box = spin_box(max(lower, 1), upper or 1_000_000, default)
+            box = spin_box(max(lower, 1), upper or 1_000_000, choice.size)  # a new model's dims start at their defaults
             box.setObjectName(f"dim_{dim}")
+            origin = QLabel()
+            origin.setObjectName(f"origin_{dim}")
+            origin.setWordWrap(True)
+            box.valueChanged.connect(lambda value, dim=dim, origin=origin: self._show_origin(dim, value, origin))
             box.valueChanged.connect(self._publish_inputs)
+            self._show_origin(dim, box.value(), origin)
             self.dims_layout.addWidget(QLabel(dim), row, 0)
             self.dims_layout.addWidget(box, row, 1)
-            self.dims_layout.addWidget(QLabel(f"default {default}"), row, 2)
+            self.dims_layout.addWidget(origin, row, 2)
             self._dim_boxes[dim] = box
             row += 1
         for spec in handle.inputs:
@@ -185,8 +196,30 @@ class ModelPage(QWidget):
         if row == 0:
             self.dims_layout.addWidget(QLabel("No other dims to set: the batch size is in Run settings."), 0, 0)
 
+    def _show_origin(self, dim: str, value: int, label: QLabel) -> None:
+        """Says where the size comes from; a guessed default is marked until the user sets the dim."""
+        choice = self._dim_defaults[dim]
+        if value != choice.size:
+            label.setText(f"set by you (default {choice.size})")
+            label.setStyleSheet("")
+        elif choice.guessed:
+            label.setText(f"⚠ guessed: {choice.reason}; set it")
+            label.setStyleSheet("color: #b35c00; font-weight: 600;")
+        else:
+            label.setText(f"{choice.origin}: {choice.reason}")
+            label.setStyleSheet("")
+        label.setProperty("guessed", choice.guessed and value == choice.size)
+
     def _browse_npz(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Inputs file", "", "NumPy archives (*.npz)")
         if path:
             self.npz_path.setText(path)
             self.from_file.setChecked(True)
+
+
+def settable_dim_defaults(handle: ModelHandle) -> dict[str, DimChoice]:
+    """The dynamic dims a user sizes on the model card, with the size and origin a run would give them; batch dims
+    are sized in the run settings."""
+    specs = [spec for spec in handle.inputs if spec.shape is not None]
+    batch = {key for key, dim in dynamic_dims(specs).items() if dim.role is DimRole.BATCH}
+    return {dim: choice for dim, choice in choose_dims(specs, dim_bounds=handle.dim_bounds).items() if dim not in batch}

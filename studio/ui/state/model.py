@@ -6,13 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from engine.model.dim_roles import DimRole, dynamic_dims
 from engine.model.handle import ModelHandle
-from engine.model.inputs import (
-    BATCH_DIM_NAMES,
-    InputRequest,
-    default_dim_size,
-    parse_dims,
-)
+from engine.model.inputs import InputRequest, parse_dims
 
 
 @dataclass(frozen=True)
@@ -26,8 +22,8 @@ class InputChoice:
 
     @classmethod
     def defaults_for(cls, handle: ModelHandle) -> InputChoice:
-        return cls(dims={dim: default_dim_size(dim, handle.dim_bounds) for dim in settable_dims(handle)},
-                   shapes={spec.name: "" for spec in handle.inputs if spec.shape is None})
+        """No dim sizes: the engine chooses each one and says where it came from, until the user sets it."""
+        return cls(shapes={spec.name: "" for spec in handle.inputs if spec.shape is None})
 
 
 @dataclass(frozen=True)
@@ -50,11 +46,11 @@ class OpenModel:
         if choice.npz is not None:
             return InputRequest(npz=Path(choice.npz.strip()), seed=choice.seed)
         shapes = {name: parse_dims(text) for name, text in choice.shapes.items() if text.strip()}
-        has_batch_dim = any(d.lower() in BATCH_DIM_NAMES for spec in self.handle.inputs for d in spec.symbolic_dims)
+        has_batch_dim = any(dim.role is DimRole.BATCH for dim in dynamic_dims(self.handle.inputs).values())
         return InputRequest(shapes=shapes, dims=dict(choice.dims), batch=batch if has_batch_dim or batch != 1 else None,
                             seed=choice.seed)
 
 
 def settable_dims(handle: ModelHandle) -> list[str]:
     """The symbolic dims a user sizes on the model card; the batch dims are sized in the run settings."""
-    return sorted({d for spec in handle.inputs for d in spec.symbolic_dims if d.lower() not in BATCH_DIM_NAMES})
+    return sorted(key for key, dim in dynamic_dims(handle.inputs).items() if dim.role is not DimRole.BATCH)

@@ -18,14 +18,16 @@ IMAGE = (TensorSpec("image", "float32", ("batch", 3, 32, 32)),)
 def test_defaults_are_used_and_reported():
     prepared = prepare_inputs(TOKENS, InputRequest())
     assert prepared.feed["input_ids"].shape == (1, 128)
-    assert prepared.defaults_used == ("batch=1", "sequence=128")
+    assert {dim: (c.size, c.origin, c.guessed) for dim, c in prepared.dim_choices.items()} == {
+        "batch": (1, "default", False), "sequence": (128, "default", False)}
     assert prepared.batch_size == 1
 
 
 def test_dims_batch_and_shapes_override_defaults():
     by_dim = prepare_inputs(TOKENS, InputRequest(dims={"sequence": 16}, batch=4))
     by_shape = prepare_inputs(TOKENS, InputRequest(shapes={"input_ids": (2, 8)}))
-    assert by_dim.feed["attention_mask"].shape == (4, 16) and by_dim.defaults_used == ()
+    assert by_dim.feed["attention_mask"].shape == (4, 16)
+    assert {c.origin for c in by_dim.dim_choices.values()} == {"given"}
     assert by_dim.batch_size == 4
     assert by_shape.feed["attention_mask"].shape == (2, 8)
 
@@ -67,12 +69,12 @@ def test_wrong_fixed_dim():
 def test_unknown_input_and_dim_names():
     with pytest.raises(InputError, match="no input 'pixels'"):
         prepare_inputs(IMAGE, InputRequest(shapes={"pixels": (1, 3, 32, 32)}))
-    with pytest.raises(InputError, match="no symbolic dim 'seq'.*batch, sequence"):
+    with pytest.raises(InputError, match="no symbolic dim 'seq'; its dynamic dims are: batch, sequence"):
         prepare_inputs(TOKENS, InputRequest(dims={"seq": 4}))
 
 
 def test_conflicting_sizes_for_one_dim():
-    with pytest.raises(ShapeMismatchError, match="dim 'batch' is 2 elsewhere but 4"):
+    with pytest.raises(ShapeMismatchError, match="dim 'batch' is 2 from the shape of 'input_ids' but 4 from the batch size"):
         prepare_inputs(TOKENS, InputRequest(shapes={"input_ids": (2, 8)}, batch=4))
 
 
@@ -92,7 +94,7 @@ def test_dim_bounds_are_enforced_and_used_as_defaults():
 
 def test_unknown_shape_needs_shape_option():
     specs = (TensorSpec("features", "float32", None),)
-    with pytest.raises(InputError, match="pass --shape features=DIMS"):
+    with pytest.raises(InputError, match="does not record its shape; give it as features=DIMS"):
         prepare_inputs(specs, InputRequest())
     prepared = prepare_inputs(specs, InputRequest(shapes={"features": (3, 4)}, batch=3))
     assert prepared.feed["features"].shape == (3, 4) and prepared.batch_size == 3
@@ -116,7 +118,7 @@ def test_npz_inputs(tmp_path):
         ({"input_ids": np.zeros((1, 4), np.int32), "attention_mask": np.zeros((1, 4), np.int64)},
          "input 'input_ids': the file holds int32, the model expects int64"),
         ({"input_ids": np.zeros((1, 4), np.int64), "attention_mask": np.zeros((1, 5), np.int64)},
-         "dim 'sequence' is 4 elsewhere but 5"),
+         "dim 'sequence' is 4 from the file inputs.npz but 5"),
     ],
 )
 def test_npz_mismatches(tmp_path, arrays, message):
@@ -138,7 +140,7 @@ def test_corrupt_and_missing_npz(tmp_path):
 def test_npz_with_shape_option_is_refused(tmp_path):
     path = tmp_path / "inputs.npz"
     np.savez(path, image=np.zeros((1, 3, 32, 32), np.float32))
-    with pytest.raises(InputError, match="either --inputs"):
+    with pytest.raises(InputError, match="either an inputs file or shapes"):
         prepare_inputs(IMAGE, InputRequest(npz=path, shapes={"image": (1, 3, 32, 32)}))
 
 

@@ -104,7 +104,7 @@ def test_cancel_asks_the_running_jobs_of_a_kind_and_their_failure_is_a_cancel():
     assert not board.cancel("export")  # nothing of that kind runs
 
 
-def test_opening_a_model_sets_its_inputs_to_the_defaults(tmp_path):
+def test_opening_a_model_leaves_its_dims_to_the_engine_until_the_user_sets_them(tmp_path):
     # setup
     state, opened = AppState(), []
     state.model_opened.connect(opened.append)
@@ -113,7 +113,7 @@ def test_opening_a_model_sets_its_inputs_to_the_defaults(tmp_path):
     state.open(_handle(tmp_path))
 
     # assert
-    assert opened == [state.model] and state.model.inputs == InputChoice(dims={"sequence": 128}, shapes={})
+    assert opened == [state.model] and state.model.inputs == InputChoice(dims={}, shapes={})
     assert state.model.location == str(tmp_path / "model.onnx")
 
 
