@@ -177,6 +177,8 @@ def node_macs(op_type: str, input_shapes: Sequence[tuple[int, ...]], output_shap
     """
     from onnx import helper
 
+    if op_type not in macs.COUNTED_OPS:
+        return None
     weight_index = macs.CONV_WEIGHT_INPUT.get(op_type)
     if weight_index is not None:
         data = input_shapes[0] if input_shapes else ()
@@ -187,8 +189,7 @@ def node_macs(op_type: str, input_shapes: Sequence[tuple[int, ...]], output_shap
     inputs = [f"input_{index}" for index in range(len(input_shapes))]
     outputs = [f"output_{index}" for index in range(max(len(output_shapes), 1))]
     shapes = {name: tuple(shape) for name, shape in zip(inputs + outputs, [*input_shapes, *output_shapes])}
-    counted = macs._node_macs(helper.make_node(op_type, inputs, outputs), shapes)  # noqa: SLF001 - one rule set
-    return None if counted is macs._NOT_COUNTED else counted  # noqa: SLF001
+    return macs.node_macs(helper.make_node(op_type, inputs, outputs), shapes)
 
 
 def _op_types(nodes: Sequence[NodeTiming], all_time: float, iterations: int) -> tuple[OpTypeTiming, ...]:

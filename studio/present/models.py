@@ -6,10 +6,13 @@ from collections.abc import Sequence
 
 from engine.device.discovery import Device
 from engine.model.handle import ModelHandle
+from engine.model.inputs import choose_dims
+from studio.present.dims import dim_choice_lines
 from studio.present.numbers import byte_size
 from studio.present.tables import table
 
 TOP_OPS = 12
+FORMULA_WIDTH = 80
 
 
 def devices_text(devices: Sequence[Device]) -> str:
@@ -34,10 +37,15 @@ def model_text(handle: ModelHandle) -> str:
         f"sha256      {handle.sha256}",
         f"parameters  {handle.parameter_count:,}",
         "",
-        table(("input", "dtype", "shape"), [(s.name, s.dtype, s.shape_text()) for s in handle.inputs]),
+        table(("input", "dtype", "shape"), [(s.name, s.dtype, s.shape_text(brief=True)) for s in handle.inputs]),
         "",
-        table(("output", "dtype", "shape"), [(s.name, s.dtype, s.shape_text()) for s in handle.outputs]),
+        table(("output", "dtype", "shape"), [(s.name, s.dtype, s.shape_text(brief=True)) for s in handle.outputs]),
     ]
+    lines += [f"{token:<11} {_shortened(formula)}" for spec in handle.outputs + handle.inputs
+              for token, formula in spec.formulas().items()]
+    choices = choose_dims([s for s in handle.inputs if s.shape is not None], dim_bounds=handle.dim_bounds)
+    if choices:
+        lines += ["", "dims a run uses unless told otherwise:", *dim_choice_lines(choices)]
     ops = sorted(handle.op_histogram.items(), key=lambda kv: (-kv[1], kv[0]))
     if ops:
         shown = ", ".join(f"{name} {count}" for name, count in ops[:TOP_OPS])
@@ -45,6 +53,11 @@ def model_text(handle: ModelHandle) -> str:
         lines += ["", f"ops ({sum(handle.op_histogram.values())} nodes): {shown}{more}"]
     lines += [f"note: {note}" for note in handle.notes]
     return "\n".join(lines)
+
+
+def _shortened(formula: str) -> str:
+    """A formula cut to fit a line; `inspect --json` gives it whole."""
+    return formula if len(formula) <= FORMULA_WIDTH else formula[:FORMULA_WIDTH - 1] + "… (whole in --json)"
 
 
 def model_line(handle: ModelHandle) -> str:

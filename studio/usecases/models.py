@@ -20,14 +20,16 @@ def open_model(location: str, *, trust_pickle: bool = False) -> ModelHandle:
 
 
 def model_macs(handle: ModelHandle, inputs: InputRequest) -> str:
-    """Multiply-accumulates per inference at the run's shapes, as the model card shows them (never a speed claim)."""
+    """Multiply-accumulates per inference at the shapes `inputs` binds, as the model card shows them (never a speed
+    claim); counted afresh on every call, so a change of dims gives the MACs at the new shapes."""
     if handle.format is not ModelFormat.ONNX:
         return "counted on ONNX graphs only: optimize exports this model to ONNX"
     shapes = {name: array.shape for name, array in prepare_inputs(
         handle.inputs, inputs, index_bounds=handle.index_bounds, dim_bounds=handle.dim_bounds).feed.items()}
     report = count_macs(handle.path, shapes)
     shown = ", ".join(f"{name} {'×'.join(map(str, shape))}" for name, shape in shapes.items())
-    unknown = f"; {report.unknown} layer(s) not counted" if report.unknown else ""
+    by_op = ", ".join(f"{op} {count}" for op, count in report.unknown_by_op().items())
+    unknown = f"; {report.unknown} layer(s) not counted ({by_op})" if report.unknown else ""
     return f"{report.total / 1e6:,.1f} M at {shown}{unknown}"
 
 

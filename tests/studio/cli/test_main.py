@@ -105,7 +105,7 @@ def test_bench_with_npz_inputs(tmp_path, capsys):
 def test_inspect_and_devices(capsys):
     assert main(["inspect", str(SAMPLE_TRANSFORMER)]) == 0
     card = capsys.readouterr().out
-    assert "input_ids" in card and "batch×sequence" in card and "parameters  458,001" in card
+    assert "input_ids" in card and "batch×sequence" in card and "parameters  457,986" in card
     assert main(["devices", "--json"]) == 0
     listed = {d["id"]: d for d in json.loads(capsys.readouterr().out)}
     assert listed["cpu"]["available"] and not listed["cuda"]["available"]
