@@ -14,6 +14,7 @@ from profilers.sampler import DEFAULT_HZ
 from studio.cli.options import (
     EXIT_USAGE,
     PROG,
+    add_sample_options,
     add_shape_options,
     add_trust_pickle_option,
     cancel_on_interrupt,
@@ -63,6 +64,7 @@ def add_sweep_commands(commands, common: argparse.ArgumentParser) -> None:
     sweep.add_argument("--backend", choices=BACKEND_NAMES,
                        help="runtime of the original model (default: the format's)")
     add_shape_options(sweep)
+    add_sample_options(sweep)
     sweep.add_argument("--telemetry-hz", type=float, default=DEFAULT_HZ, metavar="N",
                        help=f"telemetry rate per point, for energy (default {DEFAULT_HZ:g}; 0 turns it off)")
     sweep.add_argument("--resume", type=int, metavar="ID", help="measure the points of sweep ID not done yet")

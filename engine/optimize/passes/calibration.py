@@ -5,7 +5,10 @@ Accepted sources:
     than the input holds one sample per entry of its first axis; an array of the
     input's own rank is split along its first (batch) axis into samples of batch 1;
   * a folder of `.npz` files (one sample each, keys = input names) or, for a model
-    with a single input, `.npy` files (one sample each), taken in name order.
+    with a single input, `.npy` files (one sample each), taken in name order;
+  * a folder of images, for a model with one image input, or a `.txt` file with one
+    text a line and a tokenizer, for a text model: read by engine.model.sample_data at
+    the shapes of the reference feed, with the options in `SampleOptions`.
 
 A wrong key, rank, size or dtype is reported with the file and input at fault,
 because ONNX Runtime would otherwise fail deep inside calibration with a message
@@ -22,22 +25,34 @@ from pathlib import Path
 import numpy as np
 
 from core.progress import Progress
-from engine.errors import CalibrationDataError, OptimizationCancelled
+from engine.errors import CalibrationDataError, InputError, OptimizationCancelled
+from engine.model.sample_data import SampleOptions, load_samples, sample_kind
 from engine.model.tensors import TensorSpec
 
 Feed = dict[str, np.ndarray]
 
 
-def load_calibration_samples(source: Path, specs: Sequence[TensorSpec], count: int, reference: Feed) -> list[Feed]:
-    """Up to `count` validated samples from a .npz file or a folder; `reference` gives ranks the specs lack."""
+def load_calibration_samples(source: Path, specs: Sequence[TensorSpec], count: int, reference: Feed,
+                             options: SampleOptions | None = None) -> list[Feed]:
+    """Up to `count` validated samples from a .npz file, a folder or a text file.
+
+    `reference` gives ranks the specs lack, and the shapes images and texts are brought to.
+    """
     if not source.exists():
         raise CalibrationDataError(f"calibration data {source}: no such file or folder")
-    if source.is_dir():
+    if sample_kind(source) is not None and not _array_files(source):
+        shapes = {name: tuple(array.shape) for name, array in reference.items()}
+        try:
+            samples = load_samples(source, specs, shapes, options or SampleOptions(), count)
+        except InputError as error:
+            raise CalibrationDataError(f"calibration data {error}") from error
+    elif source.is_dir():
         samples = _folder_samples(source, specs, count)
     elif source.suffix == ".npz":
         samples = _split_npz(source, _read_npz(source), specs, reference, count)
     else:
-        raise CalibrationDataError(f"calibration data {source}: expected a .npz file or a folder of .npy/.npz files")
+        raise CalibrationDataError(f"calibration data {source}: expected a .npz file, a folder of .npy/.npz files "
+                                   "or images, or a .txt file")
     if not samples:
         raise CalibrationDataError(f"calibration data {source}: holds no samples")
     for number, sample in enumerate(samples):
@@ -89,10 +104,16 @@ def _split_npz(path: Path, arrays: dict[str, np.ndarray], specs, reference: Feed
     ]
 
 
+def _array_files(source: Path) -> list[Path]:
+    if not source.is_dir():
+        return []
+    return sorted(p for p in source.iterdir() if p.is_file() and p.suffix in (".npy", ".npz"))
+
+
 def _folder_samples(folder: Path, specs: Sequence[TensorSpec], count: int) -> list[Feed]:
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".npy", ".npz"))
+    files = _array_files(folder)
     if not files:
-        raise CalibrationDataError(f"calibration data {folder}: the folder holds no .npy or .npz files")
+        raise CalibrationDataError(f"calibration data {folder}: the folder holds no .npy, .npz or image files")
     samples = []
     for path in files[:count]:
         if path.suffix == ".npz":
