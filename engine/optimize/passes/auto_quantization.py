@@ -7,14 +7,22 @@ surviving candidates and the FP32 model are then timed side by side on the
 chosen device, and the fastest that meets the budget wins, FP32 included: on a
 conv network where dynamic INT8 is slower, it is never picked, because it loses
 the race rather than because a rule says so.
+
+Candidates are judged on the user's held-out samples when calibration data was
+given (ModelInputs.fidelity_feeds), on seeded synthetic inputs otherwise. The
+FP32 contender is the file this pass was given, untouched (the clean-up the
+quantizers need is done on copies), and when it wins the output is that file,
+byte for byte.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.errors import OptimizationError
 from engine.model.opening import load_model
 from engine.optimize.fidelity import ModelRunner, check_budget, compare_outputs
 from engine.optimize.params import choice, from_device, from_recipe, integer, number
@@ -30,6 +38,7 @@ from engine.optimize.passes.base import (
 )
 from engine.optimize.passes.latency import measure_side_by_side
 from engine.optimize.passes.model_inputs import FeedSpecs
+from engine.optimize.passes.prepare_onnx import PrepareOnnxConfig, PrepareOnnxPass
 from engine.optimize.passes.quantization import (
     CalibratedInt8Config,
     DynamicInt8Config,
@@ -98,7 +107,6 @@ class AutoQuantizationPass(OptimizationPass):
     stage = Stage.QUANTIZE
     section = QUANTIZATION
     choices = {"auto": "Auto (measured, within budget)"}
-    requires = ("prepare_onnx",)
     config_type = AutoQuantizationConfig
     accepts = "onnx"
     uses_inputs = True
@@ -128,23 +136,25 @@ class _Search:
 
     def run(self) -> PassOutput:
         context, config = self.context, self.config
-        prepared = self.work / "prepared.onnx"
-        context.progress(0.01, "quant_pre_process")
-        self.notes += pre_process(self.source, prepared)
-        self.prepared = prepared
+        self.prepared = self._prepare()
         specs = FeedSpecs.of_onnx(self.source)
-        self.feeds = context.inputs.feeds(specs, config.fidelity_samples)
+        self.feeds = context.inputs.fidelity_feeds(specs, config.fidelity_samples)
         self.samples = context.inputs.calibration_samples(specs, config.calibration_samples)
         self.calibration_cache = self.work / "calibration_ranges.json"
         self.reference = self._outputs(self.source)
-        model = onnx_tools.load(prepared)
+        model = onnx_tools.load(self.prepared)
         sensitivity, candidates = {}, []
         for index, (family, per_channel) in enumerate(FAMILIES):
             name = f"{family}_int8_{'per_channel' if per_channel else 'per_tensor'}"
             span = (0.05 + 0.6 * index / len(FAMILIES), 0.05 + 0.6 * (index + 1) / len(FAMILIES))
             nodes = [n for n in excludable_nodes(model, dynamic=family == "dynamic")
                      if n[0] not in config.nodes_to_exclude]
-            ranking, candidate = self._search_family(name, family, per_channel, nodes, span)
+            try:
+                ranking, candidate = self._search_family(name, family, per_channel, nodes, span)
+            except OptimizationError as error:  # one family the quantizer cannot build must not end the search
+                ranking, candidate = [], _Candidate(name, family, per_channel, None,
+                                                    violations=(f"could not be built: {error}",))
+                self.notes.append(f"{name} left out: {error}")
             sensitivity[name] = [entry.to_dict() for entry in ranking]
             candidates.append(candidate)
         fp32 = _Candidate(FP32, FP32, False, self.source, meets_budget=True,
@@ -152,15 +162,20 @@ class _Search:
         survivors = [c for c in candidates if c.meets_budget] + [fp32]
         self._time(survivors)
         chosen = min(survivors, key=lambda c: (c.latency.median_ms, len(c.excluded)))
-        shutil.copyfile(chosen.path, context.output_path)
         fp32_ms = fp32.latency.median_ms
         reason = (f"fastest of {len(survivors)} candidate(s) meeting {self.budget.text()}: "
                   f"{chosen.latency.median_ms:.4f} ms vs FP32 {fp32_ms:.4f} ms (median, {config.provider})")
         if chosen is fp32:
-            reason = f"no INT8 candidate meeting {self.budget.text()} beat FP32 on {config.provider}: kept FP32"
+            reason = self._keep_fp32_reason(candidates, survivors)
+            _copy_model(self.source, context.output_path)
+            self.notes.append(f"{reason}; the output is the given model, byte for byte")
+        else:
+            shutil.copyfile(chosen.path, context.output_path)
         report = {
             "budget": self.budget.text(),
             "fidelity_samples": len(self.feeds),
+            "fidelity_data": context.inputs.describe_fidelity_data(config.fidelity_samples),
+            "fidelity_is_synthetic": context.inputs.fidelity_is_synthetic,
             "sensitivity": sensitivity,
             "candidates": [c.to_dict(fp32_ms) for c in [*candidates, fp32]],
             "choice": chosen.name,
@@ -169,12 +184,37 @@ class _Search:
         }
         return PassOutput(OnnxArtifact(context.output_path), report, self.notes)
 
+    def _prepare(self) -> Path:
+        """The model the quantizers work on: Constant weights folded, opset ≥ 13 (as the ONNX clean-up pass does)
+        and ONNX Runtime's pre-processing; on copies, so the FP32 contender stays the file this pass was given."""
+        cleaned = self.work / "cleaned.onnx"
+        clean_up = PrepareOnnxPass().run(OnnxArtifact(self.source), PrepareOnnxConfig(),
+                                         dataclasses.replace(self.context, output_path=cleaned))
+        self.notes += [note for note in clean_up.notes if note != "nothing to fix"]
+        prepared = self.work / "prepared.onnx"
+        self.context.progress(0.01, "quant_pre_process")
+        self.notes += pre_process(cleaned, prepared)
+        return prepared
+
+    def _keep_fp32_reason(self, candidates: list[_Candidate], survivors: list[_Candidate]) -> str:
+        if len(survivors) > 1:
+            fastest = min((c for c in survivors if c.name != FP32), key=lambda c: c.latency.median_ms)
+            fp32 = next(c for c in survivors if c.name == FP32)
+            return (f"keep FP32: FP32 was fastest ({fp32.latency.median_ms:.4f} ms vs {fastest.name} "
+                    f"{fastest.latency.median_ms:.4f} ms, median on {self.config.provider})")
+        best = max(candidates, key=lambda c: min((o.cosine for o in c.outputs), default=-1.0))
+        return (f"keep FP32: no INT8 candidate met the budget {self.budget.text()} "
+                f"(best: {best.name}, {best.violations[0] if best.violations else 'no figures'})")
+
     def _search_family(self, name: str, family: str, per_channel: bool, nodes, span):
-        """Quantize all, then keep the most sensitive nodes in FP32 until the budget holds (or the cap is hit)."""
+        """Quantize all, then keep the most sensitive nodes in FP32 until the budget holds (or the cap is hit);
+        no ranking when the fully quantized model meets the budget (on a large model it is most of the time)."""
         low, high = span
         progress = self.context.progress
         candidate = self._evaluate(name, family, per_channel, ())
         progress(low + 0.2 * (high - low), f"{name}: {'meets' if candidate.meets_budget else 'misses'} the budget")
+        if candidate.meets_budget:
+            return [], candidate
         ranking = self._rank(family, per_channel, nodes, candidate,
                              lambda f, m: progress(low + (0.2 + 0.5 * f) * (high - low), m))
         limit = min(self.config.auto_max_fp32_nodes, len(ranking) - 1)  # all in FP32 would not be INT8 at all
@@ -243,3 +283,16 @@ class _Search:
         )
         for candidate in survivors:
             candidate.latency = latencies[candidate.name]
+
+
+def _copy_model(source: Path, target: Path) -> None:
+    """The model as given, byte for byte; one whose weights live in other files is saved whole instead,
+    since those files are named relative to the original's folder."""
+    import onnx
+
+    external = any(t.data_location == onnx.TensorProto.EXTERNAL
+                   for t in onnx.load(str(source), load_external_data=False).graph.initializer)
+    if external:
+        onnx_tools.save(onnx_tools.load(source), target)
+    else:
+        shutil.copyfile(source, target)

@@ -199,6 +199,10 @@ def quantize_static_model(source: Path, target: Path, config: StaticInt8Config, 
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[config.calibration_method]
     extra = {"CalibPercentile": config.percentile} if config.calibration_method == "percentile" else {}
+    if config.per_channel:
+        # ONNX Runtime's per-channel weight adjustment for int32 biases crashes on a rank-2 bias (Keras
+        # exports such as magika's); without it the weights keep their own scales, which is what per-channel means.
+        extra["QDQDisableWeightAdjustForInt32Bias"] = True
     reader = calibration_reader(samples, cancel, progress)
     try:
         quantize_static(

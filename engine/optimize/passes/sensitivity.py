@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from core.progress import Progress
+from engine.errors import OptimizationError
 
 EXCLUDABLE_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm"})
 DYNAMIC_OPS = frozenset({"Conv", "MatMul"})  # quantize_dynamic leaves Gemm in FP32
@@ -39,6 +40,7 @@ class NodeSensitivity:
 def excludable_nodes(model, *, dynamic: bool) -> list[tuple[str, str]]:
     """(name, op type) of the nodes whose quantization can be switched off; dynamic INT8 only touches weights."""
     initializers = {tensor.name for tensor in model.graph.initializer}
+    initializers |= {node.output[0] for node in model.graph.node if node.op_type == "Constant" and node.output}
     dequantized = {out for node in model.graph.node if node.op_type == "DequantizeLinear" for out in node.output}
     nodes = []
     for node in model.graph.node:
@@ -76,17 +78,14 @@ def weight_sqnr(weight: np.ndarray, per_channel: bool, axis: int = 0) -> float:
 
 def weight_sqnr_ranking(model, nodes: Sequence[tuple[str, str]], per_channel: bool) -> list[NodeSensitivity]:
     """For dynamic INT8, where only weights are quantized: lowest weight SQNR first."""
-    from onnx import numpy_helper
-
-    weights = {t.name: t for t in model.graph.initializer}
+    weights = constant_tensors(model)
     by_name = {node.name: node for node in model.graph.node}
     scores = []
     for name, op_type in nodes:
         node = by_name[name]
-        tensor = weights.get(node.input[1]) if len(node.input) > 1 else None
-        if tensor is None:
+        array = weights.get(node.input[1]) if len(node.input) > 1 else None
+        if array is None:
             continue
-        array = numpy_helper.to_array(tensor)
         axis = 1 if op_type == "MatMul" else 0  # MatMul weights are (in, out): channels on axis 1
         sqnr = weight_sqnr(array, per_channel, axis)
         scores.append(NodeSensitivity(name, op_type, sqnr, "weight SQNR dB (low = sensitive)"))
@@ -111,8 +110,9 @@ def qdq_sqnr_ranking(float_model: Path, qdq_model: Path, feeds: Sequence[dict], 
     modify_model_output_intermediate_tensors(str(qdq_model), str(augmented_qdq))
     float_activations = collect_activations(str(augmented_float), _FeedReader(feeds))
     qdq_activations = collect_activations(str(augmented_qdq), _FeedReader(feeds))
-    activation_errors = compute_activation_error(create_activation_matching(qdq_activations, float_activations))
-    weight_errors = compute_weight_error(create_weight_matching(str(float_model), str(qdq_model)))
+    activation_errors = compute_activation_error(create_activation_matching(qdq_activations, float_activations),
+                                                 _sqnr)
+    weight_errors = compute_weight_error(create_weight_matching(str(float_model), str(qdq_model)), _sqnr)
     by_name = {node.name: node for node in onnx.load(str(float_model), load_external_data=False).graph.node}
     scores = []
     for name, op_type in nodes:
@@ -124,6 +124,34 @@ def qdq_sqnr_ranking(float_model: Path, qdq_model: Path, feeds: Sequence[dict], 
         if values:
             scores.append(NodeSensitivity(name, op_type, float(min(values)), "SQNR dB (low = sensitive)"))
     return sorted(scores, key=lambda s: s.score)
+
+
+def constant_tensors(model) -> dict[str, np.ndarray]:
+    """Every constant tensor of the main graph by name: initializers and the outputs of `Constant` nodes."""
+    from onnx import helper, numpy_helper
+
+    tensors = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant" and len(node.attribute) == 1 and node.attribute[0].name == "value":
+            tensors[node.output[0]] = numpy_helper.to_array(helper.get_attribute_value(node.attribute[0]))
+    return tensors
+
+
+def _sqnr(reference, quantized) -> float:
+    """qdq_loss_debug's SQNR for any mix of arrays, lists of arrays and numpy scalars (its own needs lists of
+    arrays of rank ≥ 1: a rank-0 weight, as exporters write attention scales, crashed it)."""
+    left, right = _flat(reference), _flat(quantized)
+    if left.size != right.size:
+        raise OptimizationError(f"SQNR ranking: the float and quantized tensors differ in size ({left.size} and "
+                                f"{right.size}); choose --quantization-auto-sensitivity exclude_one")
+    epsilon = np.finfo(np.float64).eps
+    signal, noise = max(float(np.linalg.norm(left)), epsilon), max(float(np.linalg.norm(left - right)), epsilon)
+    return 20 * math.log10(signal / noise)
+
+
+def _flat(values) -> np.ndarray:
+    parts = values if isinstance(values, (list, tuple)) else [values]
+    return np.concatenate([np.asarray(part, dtype=np.float64).ravel() for part in parts]) if parts else np.zeros(0)
 
 
 class _FeedReader:

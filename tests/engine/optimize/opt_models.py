@@ -166,3 +166,60 @@ def torch_factories(folder: Path) -> Path:
     path = folder / "factories.py"
     path.write_text(TORCH_FACTORIES)
     return path
+
+
+def encoder_onnx(path: Path, *, layers: int = 5, width: int = 16, sequence: int = 8) -> Path:
+    """A BERT-like encoder (x: batch×sequence×width → hidden), big enough for every branch of auto's sensitivity.
+
+    Per layer: q, k, v, output and two feed-forward MatMuls with weights, plus the two activation×activation
+    attention MatMuls (8 MatMuls; 5 layers give 40, 30 with weights: both above the exclude-one limit).
+    The attention scale is a rank-0 initializer (a scalar weight, as torch exports it); the output projections
+    share one weight initializer (tied layers, as in ALBERT); the last layer holds its weights in Constant nodes.
+    """
+    rng = np.random.default_rng(5)
+    initializers, nodes = [], []
+
+    def weight(name: str, shape, *, constant: bool = False) -> str:
+        array = (rng.standard_normal(shape) / np.sqrt(shape[0])).astype(np.float32)
+        if constant:
+            nodes.append(helper.make_node("Constant", [], [name], value=numpy_helper.from_array(array, name)))
+        else:
+            initializers.append(numpy_helper.from_array(array, name))
+        return name
+
+    initializers.append(numpy_helper.from_array(np.array(1 / np.sqrt(width), dtype=np.float32), "scale"))
+    initializers.append(numpy_helper.from_array(np.ones(width, np.float32), "ln_gamma"))
+    initializers.append(numpy_helper.from_array(np.zeros(width, np.float32), "ln_beta"))
+    shared_wo = weight("wo", (width, width))
+    x = "x"
+    for layer in range(layers):
+        constant = layer == layers - 1
+        p = f"l{layer}_"
+        wq, wk, wv = (weight(p + name, (width, width), constant=constant) for name in ("wq", "wk", "wv"))
+        wo = weight(p + "wo", (width, width), constant=True) if constant else shared_wo
+        w1 = weight(p + "w1", (width, 2 * width), constant=constant)
+        w2 = weight(p + "w2", (2 * width, width), constant=constant)
+        nodes += [
+            helper.make_node("MatMul", [x, wq], [p + "q"], name=p + "q"),
+            helper.make_node("MatMul", [x, wk], [p + "k"], name=p + "k"),
+            helper.make_node("MatMul", [x, wv], [p + "v"], name=p + "v"),
+            helper.make_node("Transpose", [p + "k"], [p + "kt"], name=p + "kt", perm=[0, 2, 1]),
+            helper.make_node("MatMul", [p + "q", p + "kt"], [p + "scores"], name=p + "scores"),
+            helper.make_node("Mul", [p + "scores", "scale"], [p + "scaled"], name=p + "scaled"),
+            helper.make_node("Softmax", [p + "scaled"], [p + "probs"], name=p + "softmax", axis=-1),
+            helper.make_node("MatMul", [p + "probs", p + "v"], [p + "ctx"], name=p + "ctx"),
+            helper.make_node("MatMul", [p + "ctx", wo], [p + "attn"], name=p + "o"),
+            helper.make_node("Add", [x, p + "attn"], [p + "res1"], name=p + "res1"),
+            helper.make_node("LayerNormalization", [p + "res1", "ln_gamma", "ln_beta"], [p + "n1"], name=p + "ln1"),
+            helper.make_node("MatMul", [p + "n1", w1], [p + "ff"], name=p + "ff1"),
+            helper.make_node("Relu", [p + "ff"], [p + "ffr"], name=p + "relu"),
+            helper.make_node("MatMul", [p + "ffr", w2], [p + "ff2"], name=p + "ff2"),
+            helper.make_node("Add", [p + "n1", p + "ff2"], [p + "res2"], name=p + "res2"),
+            helper.make_node("LayerNormalization", [p + "res2", "ln_gamma", "ln_beta"], [p + "out"], name=p + "ln2"),
+        ]
+        x = p + "out"
+    nodes.append(helper.make_node("Identity", [x], ["hidden"], name="hidden"))
+    graph = helper.make_graph(
+        nodes, "encoder", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", sequence, width])],
+        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", sequence, width])], initializers)
+    return _save(graph, path, 17)
