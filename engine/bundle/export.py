@@ -231,9 +231,11 @@ def _optimize(request: BundleRequest, runner: DeviceRunner, work: Path, cancel: 
                           progress=lambda fraction, message: report(fraction * OPTIMIZE_SHARE, message))
     except OptimizationCancelled as error:
         raise BundleCancelled("export cancelled; nothing was written") from error
-    if result.output_path is None:
-        violations = "; ".join(result.fidelity.budget.violations) if result.fidelity.budget else "unknown"
-        raise BundleError(f"the optimized model misses the accuracy budget ({violations}); nothing was exported")
+    if not result.accepted:
+        budget = result.fidelity.budget
+        reasons = "; ".join([*budget.violations, *budget.not_judged])
+        raise BundleError(f"the optimized model was rejected, {budget.verdict} ({reasons}; "
+                          f"{result.fidelity.summary()}); nothing was exported")
     return load_model(result.output_path), recipe, result.fidelity.to_dict()
 
 

@@ -4,8 +4,12 @@
     result = optimize(handle, recipe, request, "out.onnx", cancel=event, progress=callback)
     timing = measure_before_after(result, request, threads=1)  # measured side by side, never MAC ratios
 
-The output is written only when every step succeeded and the fidelity report
-meets the recipe's accuracy budget (if it has one); it is written to a
+Every result is graded against an accuracy budget: the recipe's, or the
+default (AccuracyBudget.default()) when it sets none. The output is written only
+when every step succeeded and the budget is met; a result below its budget, or
+one the fidelity inputs cannot judge (outputs ~0 or NaN on them), is rejected:
+nothing is written to the output path, and the rejected model stays in the pass
+cache (`optimized_path`) for inspection only. The output is written to a
 temporary file and renamed, so a crash or a cancel never leaves half a model.
 """
 
@@ -54,6 +58,7 @@ from engine.optimize.plan import (
     plan_optimization,
 )
 from engine.optimize.recipe import Recipe
+from engine.optimize.settings import AccuracyBudget
 
 CPU_RUNNER = DeviceRunner("onnxruntime", "CPUExecutionProvider")
 FIDELITY_SHARE = 0.12  # of the progress bar
@@ -63,7 +68,7 @@ __all__ = ["OptimizationResult", "measure_before_after", "optimize", "option_app
 
 @dataclass
 class OptimizationResult:
-    status: str  # "completed", or "budget_not_met" (nothing written to the output path)
+    status: str  # "completed"; "budget_not_met" or "not_judged" (rejected: nothing written to the output path)
     source: ModelHandle
     recipe: Recipe
     plan: OptimizationPlan
@@ -73,6 +78,10 @@ class OptimizationResult:
     baseline_onnx: Path  # the FP32 ONNX model the optimized one is timed against
     fidelity: FidelityReport
     inputs: dict
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "completed"
 
     @property
     def output_size_bytes(self) -> int | None:
@@ -142,13 +151,14 @@ def optimize(
     if cancel.is_set():
         raise OptimizationCancelled("optimization cancelled; nothing was written")
     written = None
-    if fidelity.budget is None or fidelity.budget.met:
+    if fidelity.accepted:
         _write_atomically(final.path, output_path)
         written = output_path
         fidelity = dataclasses.replace(fidelity, optimized=dataclasses.replace(fidelity.optimized, path=str(written)))
-    report(1.0, "done" if written else "the optimized model misses the accuracy budget: nothing written")
+    status = "completed" if written else "budget_not_met" if fidelity.budget.violations else "not_judged"
+    report(1.0, "done" if written else f"rejected ({fidelity.budget.verdict}): nothing written")
     return OptimizationResult(
-        status="completed" if written else "budget_not_met", source=handle, recipe=recipe, plan=plan, steps=records,
+        status=status, source=handle, recipe=recipe, plan=plan, steps=records,
         output_path=written, optimized_path=final.path, baseline_onnx=baseline, fidelity=fidelity,
         inputs=inputs.feed(FeedSpecs.of_onnx(final.path)).to_dict(),
     )
@@ -237,11 +247,11 @@ def _baseline_export(plan: OptimizationPlan, source: TorchArtifact, root_key: st
 def _fidelity(handle: ModelHandle, optimized: Path, baseline: Path, recipe: Recipe, inputs: ModelInputs,
               runner: DeviceRunner, cancel: threading.Event, accuracy_data: Path | None) -> FidelityReport:
     specs = FeedSpecs.of_onnx(optimized)
-    feeds = inputs.feeds(specs, recipe.fidelity_samples)
+    feeds, data, synthetic = _fidelity_feeds(inputs, specs, recipe.fidelity_samples)
     optimized_handle = load_model(optimized)
     original_outputs = run_model(handle, feeds, runner, cancel)
     outputs = compare_outputs(original_outputs, run_model(optimized_handle, feeds, runner, cancel))
-    budget = recipe.effective_budget
+    budget = recipe.effective_budget if recipe.effective_budget.is_set else AccuracyBudget.default()
     shapes = {name: tuple(array.shape) for name, array in feeds[0].items()}
     task = None
     if accuracy_data is not None:
@@ -258,8 +268,16 @@ def _fidelity(handle: ModelHandle, optimized: Path, baseline: Path, recipe: Reci
         original=summarize_model(reference, baseline, shapes),
         optimized=summarize_model(optimized_handle, optimized, shapes),
         task_accuracy=task,
-        budget=check_budget(outputs, budget) if budget.is_set else None,
+        budget=check_budget(outputs, budget),
+        data=data, synthetic=synthetic,
     )
+
+
+def _fidelity_feeds(inputs: ModelInputs, specs: FeedSpecs, count: int) -> tuple[list[dict], str, bool]:
+    """The inputs fidelity is measured on (the user's held-out samples when calibration data is given, else
+    synthetic), what they are, and whether they are made up."""
+    feeds = inputs.fidelity_feeds(specs, count)
+    return feeds, inputs.describe_fidelity_data(len(feeds)), inputs.fidelity_is_synthetic
 
 
 def _write_atomically(source: Path, target: Path) -> None:

@@ -36,6 +36,8 @@ class Param:
     flag: str | None = None  # the command-line spelling where it is not --<section>-<name>
     example: float | None = None  # a typical value, offered when an optional number is switched on
     selects: str | None = None  # on the command line, giving this knob also picks this value of its section's selector
+    placeholder: str = "none"  # what an empty text field shows
+    item: str = "NAME"  # what one element of a "names" list is, on the command line: NAME, or X for numbers
 
     def check(self, name: str, value: Any) -> None:
         """Raise a one-line RecipeError naming the field and what it allows."""
@@ -94,9 +96,12 @@ def integer(default: int | None, low: int, high: int, help: str, *, optional: bo
     return _knob(default, Param(help, "integer", low=low, high=high, optional=optional, flag=flag, example=example))
 
 
-def names(help: str, *, optional: bool = False, flag: str | None = None) -> Any:
-    """Node, module or op-type names; a config holds them as a tuple, the recipe's JSON as a list."""
-    return _knob(None if optional else (), Param(help, "names", optional=optional, flag=flag))
+def names(help: str, *, optional: bool = False, flag: str | None = None,
+          placeholder: str = "comma-separated names", item: str = "NAME") -> Any:
+    """Node, module or op-type names (or other comma-separated values); a config holds them as a tuple, the
+    recipe's JSON as a list."""
+    return _knob(None if optional else (), Param(help, "names", optional=optional, flag=flag, placeholder=placeholder,
+                                                         item=item))
 
 
 def path(help: str, *, flag: str | None = None) -> Any:

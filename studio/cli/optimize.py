@@ -3,6 +3,9 @@
 Every recipe knob is a flag, made from the knob's own declaration (engine.optimize.params): --<section>-<name>,
 or the spelling the knob declares. Given flags are laid over the recipe file (or the defaults), and the recipe
 validates the whole, so a bad value is one line naming the field and what it allows.
+
+A result below its accuracy budget, or one the fidelity inputs cannot judge, is rejected and exits with
+EXIT_REJECTED (3), never 0: nothing is written to -o and nothing is saved as an artifact.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import sys
 from engine.optimize.recipe import RECIPE_SECTIONS, Knob, Recipe, SectionForm
 from studio import usecases
 from studio.cli.options import (
-    EXIT_USAGE,
     PROG,
     add_input_options,
     cancel_on_interrupt,
@@ -23,14 +25,25 @@ from studio.cli.options import (
     print_out,
     progress_bar,
 )
-from studio.present.optimization import optimize_text, plan_text
+from studio.present.optimization import optimize_text, plan_text, rejection_text
+
+EXIT_REJECTED = 3  # the optimized model is below its accuracy budget, or could not be judged: not accepted
+EPILOG = (
+    "accuracy budget: every result is graded against one; without --budget-* options the default applies: "
+    "cosine >= 0.99 on every output and top-1 disagreement <= 0.01 on every classifier output. Outputs that are "
+    "~0, constant or NaN on the fidelity inputs cannot be judged (give real data with --calibration; part of it "
+    "is held out for fidelity). Exit status: 0 accepted and written; 3 rejected (below budget or not judged): "
+    "nothing is written to OUT.onnx and nothing is saved, the rejected model's cache path is printed for "
+    "inspection only; 2 a usage or input error."
+)
 
 
 def add_optimize_command(commands, common: argparse.ArgumentParser) -> None:
-    optimize = commands.add_parser("optimize", parents=[common], help="prune, factorize and quantize a model, graded on fidelity")
+    optimize = commands.add_parser("optimize", parents=[common], epilog=EPILOG,
+                                   help="prune, factorize and quantize a model, graded on fidelity")
     optimize.add_argument("model", help="model file, or a factory given as path/to/file.py:function")
     optimize.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="where the optimized model goes")
-    add_input_options(optimize)
+    add_input_options(optimize, sample_options=False)  # --inputs takes the calibration options' settings
     optimize.add_argument("--device", default="cpu", help="where candidates are timed (default cpu)")
     optimize.add_argument("--threads", type=int, metavar="N", help="intra-op threads for timing (default 1)")
     optimize.add_argument("--recipe", metavar="FILE.json", help="a saved recipe; the recipe options override it")
@@ -76,7 +89,7 @@ def _argument(knob: Knob, section: SectionForm) -> dict:
         return {"help": text, "type": float if param.kind == "number" else int,
                 "metavar": "N" if param.kind == "integer" else "X"}
     if param.kind == "names":
-        return {"help": text, "type": _name_list, "metavar": "NAME[,NAME...]"}
+        return {"help": text, "type": _name_list, "metavar": f"{param.item}[,{param.item}...]"}
     return {"help": text, "metavar": "PATH"}
 
 
@@ -100,8 +113,10 @@ def recipe_from_args(args: argparse.Namespace) -> Recipe:
 
 
 def _optimize(args: argparse.Namespace) -> int:
+    recipe = recipe_from_args(args)
     request = usecases.OptimizeRequest(
-        model=args.model, recipe=recipe_from_args(args), output=args.output, inputs=input_request(args),
+        model=args.model, recipe=recipe, output=args.output,
+        inputs=input_request(args, recipe.calibration.sample_options()),
         device=args.device, threads=args.threads, accuracy_data=args.accuracy_data,
         compare_seconds=args.compare_seconds, save=not args.no_save, db_url=db_url(args), trust_pickle=args.trust_pickle,
     )
@@ -111,9 +126,8 @@ def _optimize(args: argparse.Namespace) -> int:
     with cancel_on_interrupt() as cancel:
         report = usecases.optimize_model(request, cancel=cancel, progress=None if args.json else progress_bar())
     print_out(json.dumps(report.to_dict(), indent=2, default=str) if args.json else optimize_text(report))
-    if report.result.status != "completed":
-        violations = "; ".join(report.result.fidelity.budget.violations) if report.result.fidelity.budget else ""
-        sys.stderr.write(f"{PROG}: error: the optimized model misses the accuracy budget ({violations}); nothing written\n")
-        return EXIT_USAGE
+    if not report.result.accepted:
+        sys.stderr.write(f"{PROG}: {rejection_text(report)}\n")
+        return EXIT_REJECTED
     return 0
 

@@ -12,6 +12,7 @@ from studio.present.benchmarks import cold_start_total_ms, scenario_headline
 from studio.present.numbers import MISSING, number
 from studio.usecases.bench_reports import BenchOutcome, BenchReport, ScenarioReport
 from studio.usecases.generation import GenerateReport
+from studio.usecases.optimization import OptimizeReport
 
 # A LoadGen headline figure (ScenarioResult.headline()) -> its label and unit.
 _SCENARIO_FIGURES = {"p90_ms": ("p90 latency", "ms"), "p99_ms": ("p99 latency", "ms"),
@@ -123,3 +124,11 @@ def _energy_rows(telemetry: dict | None, label: str, field: str, scale: float | 
     return [Headline(f"{label} ({device})",
                      MISSING if scale is None else number(figures[field] * scale * 1e3, ".3f"), "mJ")
             for device, figures in telemetry["devices"].items() if figures[field] is not None]
+
+
+def optimization_headline(report: OptimizeReport) -> str:
+    """The one word a view puts over an optimization: "Optimized" only for a result that met its budget."""
+    result = report.result
+    if result.accepted:
+        return "Optimized"
+    return "Rejected: below budget" if result.status == "budget_not_met" else "Rejected: not judged on these inputs"

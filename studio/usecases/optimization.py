@@ -1,5 +1,8 @@
 """Optimization use cases shared by the CLI and the GUI: what each option will do here, run a recipe, grade it,
-time it before and after, and keep the optimized model as an artifact with its recipe and fidelity."""
+time it before and after, and keep the optimized model as an artifact with its recipe and fidelity.
+
+Only an accepted result (its accuracy budget met) is kept as an artifact, so only it can be exported; a rejected
+one is timed and reported, and stays in the pass cache for inspection."""
 
 from __future__ import annotations
 
@@ -97,8 +100,9 @@ def optimize_model(request: OptimizeRequest, *, cancel: threading.Event | None =
         timing = measure_before_after(result, request.inputs, runner=runner, threads=request.threads or 1,
                                       seconds_each=request.compare_seconds, cancel=cancel,
                                       progress=lambda f, m: report(1 - timing_share + f * timing_share, m))
-    artifact_id = _register_artifact(request, result) if request.save and result.output_path else None
-    report(1.0, "optimized" if result.output_path else "the accuracy budget was not met: nothing written")
+    artifact_id = _register_artifact(request, result) if request.save and result.accepted else None
+    report(1.0, "optimized" if result.accepted else "rejected: the accuracy budget was not met or could not be "
+                "judged; nothing written, nothing saved")
     return OptimizeReport(result, timing, artifact_id)
 
 

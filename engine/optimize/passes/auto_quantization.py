@@ -168,7 +168,7 @@ class _Search:
         if chosen is fp32:
             reason = self._keep_fp32_reason(candidates, survivors)
             _copy_model(self.source, context.output_path)
-            self.notes.append(f"{reason}; the output is the given model, byte for byte")
+            self.notes.append(f"keep FP32: {reason}; the output is the given model, byte for byte")
         else:
             shutil.copyfile(chosen.path, context.output_path)
         report = {
@@ -200,10 +200,10 @@ class _Search:
         if len(survivors) > 1:
             fastest = min((c for c in survivors if c.name != FP32), key=lambda c: c.latency.median_ms)
             fp32 = next(c for c in survivors if c.name == FP32)
-            return (f"keep FP32: FP32 was fastest ({fp32.latency.median_ms:.4f} ms vs {fastest.name} "
+            return (f"FP32 was fastest ({fp32.latency.median_ms:.4f} ms vs {fastest.name} "
                     f"{fastest.latency.median_ms:.4f} ms, median on {self.config.provider})")
         best = max(candidates, key=lambda c: min((o.cosine for o in c.outputs), default=-1.0))
-        return (f"keep FP32: no INT8 candidate met the budget {self.budget.text()} "
+        return (f"no INT8 candidate met the budget {self.budget.text()} "
                 f"(best: {best.name}, {best.violations[0] if best.violations else 'no figures'})")
 
     def _search_family(self, name: str, family: str, per_channel: bool, nodes, span):

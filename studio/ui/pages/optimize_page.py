@@ -5,6 +5,8 @@ The settings are a RecipeForm, made from the passes' own knob declarations: this
 
 from __future__ import annotations
 
+from html import escape
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -16,8 +18,11 @@ from PySide6.QtWidgets import (
 )
 
 from engine.optimize.recipe import Recipe
+from studio.present.headlines import optimization_headline
+from studio.present.optimization import FIDELITY_COLUMNS, budget_lines, fidelity_rows
 from studio.ui.pages.recipe_form import RecipeForm
 from studio.ui.widgets.tables import fill_table, read_only_table
+from studio.ui.widgets.theme import alert_colour
 
 
 class OptimizePage(QWidget):
@@ -55,7 +60,7 @@ class OptimizePage(QWidget):
 
         self.summary = QLabel("Choose settings and press Optimize. The result is graded against the original model.")
         self.summary.setWordWrap(True)
-        self.fidelity = read_only_table(("output", "cosine", "max abs err", "rel L2", "SQNR dB", "top-1 agree"))
+        self.fidelity = read_only_table(FIDELITY_COLUMNS)
         self.sizes = read_only_table(("", "size", "parameters", "MACs"))
         self.candidates = read_only_table(("candidate", "meets budget", "FP32 nodes", "cosine", "median ms", "vs FP32"))
         self.open_button = QPushButton("Open optimized model")
@@ -63,10 +68,12 @@ class OptimizePage(QWidget):
         self.open_button.clicked.connect(lambda: self._output and self.open_optimized.emit(self._output))
         result = QVBoxLayout()
         result.addWidget(self.summary)
-        result.addWidget(QLabel("Fidelity against the original"))
+        self.fidelity_title = QLabel("Fidelity against the original")
+        result.addWidget(self.fidelity_title)
         result.addWidget(self.fidelity, 1)
         result.addWidget(self.sizes, 1)
-        result.addWidget(QLabel("Auto mode: candidates measured on this device"))
+        self.candidates_title = QLabel("Auto mode: candidates measured on this device")
+        result.addWidget(self.candidates_title)
         result.addWidget(self.candidates, 2)
         self.export_button = QPushButton("Export bundle…")
         self.export_button.setEnabled(False)
@@ -104,21 +111,24 @@ class OptimizePage(QWidget):
     def show_result(self, report) -> None:
         data = report.to_dict()
         fidelity = data["fidelity"]
-        budget = fidelity["budget"]
         timing = data["before_after"]
-        lines = [f"<b>{'Optimized' if data['status'] == 'completed' else 'Accuracy budget NOT met: nothing written'}</b>"]
-        if budget:
-            lines.append(f"budget {budget['budget']}: {'met' if budget['met'] else 'missed: ' + '; '.join(budget['violations'])}")
+        headline = optimization_headline(report)
+        lines = [f"<b>{escape(headline)}</b>" if report.result.accepted
+                 else f"<b><span style='color:{alert_colour('error')}'>{escape(headline)}</span></b>"]
+        lines += [escape(line) for line in budget_lines(fidelity)]
         if timing:
             lines.append(f"latency (median, {timing['threads']} thread, side by side): FP32 {timing['baseline']['median_ms']:.3f} ms "
                          f"→ {timing['optimized']['median_ms']:.3f} ms = <b>{timing['speedup']:.2f}×</b>")
         if data["output"]["path"]:
-            lines.append(f"written to {data['output']['path']}" + (f" (artifact {data['artifact_id']})" if data["artifact_id"] else ""))
+            lines.append(f"written to {escape(data['output']['path'])}"
+                         + (f" (artifact {data['artifact_id']})" if data["artifact_id"] else ""))
+        else:
+            lines.append("Nothing written and nothing saved: a rejected model cannot be opened or exported here "
+                         f"(kept for inspection only at {escape(data['optimized_model'])})")
         self.summary.setText("<br>".join(lines))
-        fill_table(self.fidelity, [(o["name"], f"{o['cosine']:.5f}", f"{o['max_abs_error']:.3g}", f"{o['relative_l2']:.4f}",
-                               "identical" if o["identical"] else f"{o['sqnr_db']:.1f}",
-                               "–" if o["top1_agreement"] is None else f"{o['top1_agreement']:.3f}")
-                              for o in fidelity["outputs"]])
+        self.fidelity_title.setText(f"Fidelity against the original, on {fidelity['samples']} "
+                                    f"{'synthetic' if (fidelity.get('data') or {}).get('synthetic') else 'real'} inputs")
+        fill_table(self.fidelity, fidelity_rows(fidelity, "–"))
         sizes = []
         for name in ("original", "optimized"):
             summary = fidelity[name]
@@ -128,6 +138,8 @@ class OptimizePage(QWidget):
                               f"{macs['total']:,}" if macs.get("total") else "unknown"))
         fill_table(self.sizes, sizes)
         auto = data["auto"] or {"candidates": []}
+        for widget in (self.candidates_title, self.candidates):  # only auto mode has candidates to show
+            widget.setVisible(bool(auto["candidates"]))
         fill_table(self.candidates, [(c["name"], "yes" if c["meets_budget"] else "no", str(len(c["nodes_in_fp32"])),
                                  "–" if c["cosine"] is None else f"{c['cosine']:.5f}",
                                  "–" if c["latency_ms"] is None else f"{c['latency_ms']:.4f}",
@@ -135,6 +147,7 @@ class OptimizePage(QWidget):
                                 for c in auto["candidates"]])
         self._output = data["output"]["path"]
         self._artifact = data["artifact_id"]
-        self.open_button.setEnabled(bool(self._output))
-        self.export_button.setEnabled(bool(self._artifact))
+        accepted = report.result.accepted
+        self.open_button.setEnabled(accepted and bool(self._output))
+        self.export_button.setEnabled(accepted and bool(self._artifact))
 

@@ -141,7 +141,7 @@ def _field(knob: Knob, section: SectionForm, changed: Callable) -> _Field:
     if param.kind in ("number", "integer"):
         return _number_field(knob, changed)
     edit = line_edit(", ".join(knob.default or ()) if param.kind == "names" else (knob.default or ""), _tip(knob))
-    edit.setPlaceholderText("comma-separated names" if param.kind == "names" else "none")
+    edit.setPlaceholderText(param.placeholder)
     edit.textChanged.connect(changed)
     if param.kind == "names":
         def read() -> list[str] | None:

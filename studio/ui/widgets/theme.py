@@ -34,6 +34,14 @@ def plot_foreground() -> QColor:
     return QApplication.palette().color(QPalette.ColorRole.Text)
 
 
+def alert_colour(level: str) -> str:
+    """The text colour of a "warning" (a guess to check) or an "error" (a rejected result), readable on the
+    current palette's background."""
+    dark = QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
+    return {("warning", False): "#b35c00", ("warning", True): "#ffb74d",
+            ("error", False): "#b00020", ("error", True): "#ff6b6b"}[(level, dark)]
+
+
 def _dark_palette() -> QPalette:
     palette = QPalette()
     colours = {

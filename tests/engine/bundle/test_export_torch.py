@@ -62,7 +62,7 @@ def test_torch_bundle_runs_with_plain_torch_and_matches_the_studio(tmp_path, fac
 
 def test_a_torch_source_without_shapes_is_refused_cleanly(tmp_path, factory):
     # execute / assert
-    with pytest.raises(InputError, match="--shape x=DIMS"):
+    with pytest.raises(InputError, match="'x': the model does not record its shape; give it as x=DIMS"):
         export_bundle(BundleRequest(model=factory, output=tmp_path / "bundle", format="torchscript"))
     with pytest.raises(BundleError, match="a recipe cannot produce torchscript"):
         export_bundle(BundleRequest(model=factory, output=tmp_path / "bundle", format="torchscript",

@@ -52,7 +52,7 @@ def test_auto_keeps_the_given_file_byte_for_byte_when_no_int8_candidate_can_meet
     # assert
     report = result.auto_report
     assert report["choice"] == "fp32"
-    assert report["reason"].startswith("keep FP32: no INT8 candidate met the budget relative error ≤ 1e-09 (best: ")
+    assert report["reason"].startswith("no INT8 candidate met the budget relative error ≤ 1e-09 (best: ")
     assert result.output_path.read_bytes() == path.read_bytes()
     assert all(not c["meets_budget"] for c in report["candidates"] if c["name"] != "fp32")
     assert all(any("at least one must stay INT8" in v for v in c["violations"])

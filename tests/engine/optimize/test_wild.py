@@ -3,9 +3,7 @@
 import numpy as np
 import onnx
 import onnxruntime as ort
-import pytest
 
-from engine.errors import OptimizationError
 from engine.model.inputs import InputRequest
 from engine.model.opening import load_model
 from engine.optimize.optimizer import optimize
@@ -65,7 +63,7 @@ def test_symbolic_shape_inference_failure_is_skipped_with_a_note(tmp_path, monke
     working_directory = tmp_path / "cwd"
     working_directory.mkdir()
     monkeypatch.chdir(working_directory)
-    recipe = Recipe.from_dict({"quantization": {"method": "dynamic_int8"}})
+    recipe = Recipe.from_dict({"quantization": {"method": "dynamic_int8"}, "budget": {"min_cosine": 0.99}})
 
     # execute
     result = optimize(source, recipe, InputRequest(), tmp_path / "out.onnx")
@@ -78,17 +76,17 @@ def test_symbolic_shape_inference_failure_is_skipped_with_a_note(tmp_path, monke
 
 
 def test_dynamic_dims_are_calibrated_at_the_users_shape(tmp_path):
-    # setup: an unpadded 3×3 conv on height×width: the default size of unknown dims (1) is too small to run
+    # setup: an unpadded 3×3 conv on height×width
     source = load_model(conv_onnx(tmp_path / "dynamic.onnx", opset=13, height="h", width="w", pad=0))
-    recipe = Recipe.from_dict({"quantization": {"method": "static_int8"}, "calibration": {"samples": 3}})
+    recipe = Recipe.from_dict({"quantization": {"method": "static_int8"}, "calibration": {"samples": 3},
+                               "budget": {"min_cosine": 0.9}})
 
     # execute
-    with pytest.raises(OptimizationError, match="--shape/--dim"):
-        optimize(source, recipe, InputRequest(), tmp_path / "bad.onnx")
+    guessed = optimize(source, recipe, InputRequest(), tmp_path / "guessed.onnx")
     result = optimize(source, recipe, InputRequest(dims={"h": 6, "w": 7}), tmp_path / "out.onnx")
 
-    # assert
-    assert not (tmp_path / "bad.onnx").exists()
+    # assert: unknown image sides get a size a conv can run on (never 1), and the user's dims win
+    assert min(guessed.inputs["shapes"]["image"][2:]) > 3
     assert result.inputs["shapes"] == {"image": [1, 3, 6, 7]}
     session = ort.InferenceSession(str(result.output_path), providers=["CPUExecutionProvider"])
     assert session.run(None, {"image": np.ones((1, 3, 6, 7), np.float32)})[0].shape == (1, 4)
