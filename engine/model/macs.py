@@ -10,8 +10,10 @@ LSTM, GRU and RNN (and the dynamically quantized LSTM). Elementwise ops, pooling
 Shapes come from inference at the bound input shapes: the inputs' dims are made concrete first, then ONNX's
 shape inference (with data propagation) runs, and when it leaves a counted layer's shapes unresolved (a Slice or
 Reshape whose sizes are computed from `Shape`, as in exported position ids) ONNX Runtime's symbolic shape
-inference fills them in. A layer whose shapes neither can resolve is listed with MACs unknown, never guessed;
-so is a counted op inside an If/Loop/Scan subgraph, whose runs (which branch, how many iterations) depend on data.
+inference fills them in. When a layer's shapes are still unresolved (inference stops at a contrib op such as
+ONNX Runtime's DynamicQuantizeLSTM), the model is run once on zeros at the bound shapes with those tensors as
+extra outputs, and their measured shapes are used. A layer whose shapes none of these resolve is listed with
+MACs unknown, never guessed; so is a counted op inside an If/Loop/Scan subgraph, whose runs (which branch, how many iterations) depend on data.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ def count_macs(model_path: Path, input_shapes: Mapping[str, tuple[int, ...]]) ->
     model = onnx.load(str(model_path), load_external_data=False)
     _bind_input_shapes(model, input_shapes)
     shapes = _inferred_shapes(model)
+    if _unresolved(model, shapes):
+        shapes = {**_runtime_shapes(model_path, model, input_shapes, shapes), **shapes}
     layers = []
     for index, node in enumerate(model.graph.node):
         name = node.name or f"{node.op_type}_{index}"
@@ -187,6 +191,32 @@ def _symbolic_shapes(model) -> dict[str, tuple[int, ...]]:
     except Exception:  # noqa: BLE001 - it raises bare Exception/AssertionError on ops it cannot follow
         return {}
     return _known_shapes(inference.out_mp_)
+
+
+def _runtime_shapes(model_path: Path, model, input_shapes: Mapping[str, tuple[int, ...]],
+                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+    """The shapes of the unresolved counted layers' tensors, from one run on zeros; {} when the model cannot run so."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper
+
+    wanted = {name for node in model.graph.node if node.op_type in COUNTED_OPS and node_macs(node, shapes) is None
+              for name in [*node.input, *node.output] if name and name not in shapes}
+    if not wanted:
+        return {}
+    try:
+        runnable = onnx.load(str(model_path))
+        known_outputs = {value.name for value in runnable.graph.output}
+        runnable.graph.output.extend(helper.make_empty_tensor_value_info(name) for name in sorted(wanted - known_outputs))
+        session = ort.InferenceSession(runnable.SerializeToString(), providers=["CPUExecutionProvider"])
+        feed = {value.name: np.zeros(input_shapes[value.name],
+                                     helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type))
+                for value in runnable.graph.input if value.name in input_shapes}
+        names = [output.name for output in session.get_outputs() if output.name in wanted]
+        return {name: tuple(np.shape(array)) for name, array in zip(names, session.run(names, feed))}
+    except Exception:  # noqa: BLE001 - a model that cannot run on zeros here keeps those layers' MACs unknown
+        return {}
 
 
 def _known_shapes(model) -> dict[str, tuple[int, ...]]:

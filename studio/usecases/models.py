@@ -30,7 +30,8 @@ def model_macs(handle: ModelHandle, inputs: InputRequest) -> str:
     shown = ", ".join(f"{name} {'×'.join(map(str, shape))}" for name, shape in shapes.items())
     by_op = ", ".join(f"{op} {count}" for op, count in report.unknown_by_op().items())
     unknown = f"; {report.unknown} layer(s) not counted ({by_op})" if report.unknown else ""
-    return f"{report.total / 1e6:,.1f} M at {shown}{unknown}"
+    total = f"{report.total / 1e6:,.1f} M" if report.total >= 100_000 else f"{report.total:,}"  # never "0.0 M"
+    return f"{total} at {shown}{unknown}"
 
 
 def sample_models() -> dict[str, str]:

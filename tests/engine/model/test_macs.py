@@ -156,3 +156,19 @@ def test_attention_ops_count_both_activation_products():
 def test_unknown_shapes_give_unknown_macs_not_zero():
     assert _macs("MatMul", {"b": (4, 4)}, ["a", "b"]) is None
     assert _macs("LSTM", {"w": (1, 4, 2), "r": (1, 4, 1)}, ["x", "w", "r"]) is None
+
+
+def test_shapes_no_inference_resolves_are_measured_by_one_run_on_zeros(tmp_path, monkeypatch):
+    # setup: inference that stops part way, as ONNX's and ONNX Runtime's both do after a DynamicQuantizeLSTM
+    from engine.model import macs
+
+    path = encoder_onnx(tmp_path / "encoder.onnx")
+    inferred = macs._inferred_shapes
+    monkeypatch.setattr(macs, "_inferred_shapes", lambda model: {
+        name: shape for name, shape in inferred(model).items() if name in ("input_ids", "words", "positions")})
+
+    # execute
+    report = count_macs(path, {"input_ids": (2, 5)})
+
+    # assert: every layer counted, at the shapes of the run
+    assert report.unknown == 0 and report.total == sum(expected_encoder_macs(2, 5).values())

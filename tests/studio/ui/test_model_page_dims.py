@@ -35,7 +35,7 @@ def test_a_guessed_dim_is_marked_and_setting_it_recounts_the_macs(qtbot, window,
     assert origin.property("guessed") is True and "guessed" in origin.text()
     assert page.findChild(QSpinBox, "dim_features[0]") is None  # the batch is sized in Run settings
     before = page.macs.text()
-    assert before.startswith("0.0 M at features 1×32×8")
+    assert before.startswith("1,024 at features 1×32×8")  # 32 rows × 8 × 4
     # execute
     box.setValue(64)
     qtbot.waitUntil(lambda: idle(window) and page.macs.text() != before, timeout=JOB_TIMEOUT_MS)
