@@ -31,7 +31,8 @@ TOOL_NAME = "open-autoglm-studio"
 # What the benchmark summary of the source run may hold; studio.usecases.bundles.run_summary builds it from a stored run.
 BENCHMARK_FIELDS = ("run_id", "status", "started_at", "device", "backend", "provider", "provider_options",
                     "samples", "batch_size", "latency_ms", "unreliable_percentiles", "throughput_per_s",
-                    "cold_start_ms", "energy", "energy_per_inference_j", "environment", "host", "model_sha256")
+                    "cold_start_ms", "energy", "energy_per_inference_j", "environment", "host", "model_sha256",
+                    "inputs")
 LATENCY_FIELDS = ("count", "mean_ms", "std_ms", "min_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
 
 

@@ -172,6 +172,16 @@ def predict_script(model_file: str, bundle_format: str, runner: DeviceRunner, op
     return header + body + _MAIN
 
 
+def _fidelity_lines(fidelity: Mapping | None) -> list[str]:
+    """The fidelity figure with the data it was measured on (synthetic or real), and the budget's verdict."""
+    if not fidelity or not fidelity.get("summary"):
+        return []
+    budget = fidelity.get("budget") or {}
+    verdict = f"; budget {budget['budget']}: {budget.get('verdict', 'met' if budget.get('met') else 'not met')}" \
+        if budget.get("budget") else ""
+    return [f"Fidelity against the original model: {fidelity['summary']}{verdict}."]
+
+
 def readme_text(manifest: Mapping) -> str:
     """How to use the bundle, for someone who has never seen the studio."""
     model, runtime = manifest["model"], manifest["runtime"]
@@ -179,7 +189,9 @@ def readme_text(manifest: Mapping) -> str:
     outputs = "\n".join(f"    {spec['name']}: {spec['dtype']} {json.dumps(spec['shape'])}" for spec in model["outputs"])
     requirement = "onnxruntime" if runtime["backend"] == "onnxruntime" else "torch"
     benchmark = manifest.get("benchmark")
-    measured = (f"Measured by run {benchmark.get('run_id')} on {benchmark.get('device')}: see report.html and "
+    data = (benchmark or {}).get("inputs") or {}
+    on = f", on {data['source']}" if data.get("source") else ""
+    measured = (f"Measured by run {benchmark.get('run_id')} on {benchmark.get('device')}{on}: see report.html and "
                 "manifest.json (\"benchmark\").") if benchmark else "No benchmark run was attached to this bundle."
     lines = [
         f"Deployment bundle: {model['name']} ({model['format']})",
@@ -208,6 +220,7 @@ def readme_text(manifest: Mapping) -> str:
         outputs or "    (none)",
         "",
         measured,
+        *_fidelity_lines(manifest.get("fidelity")),
         "",
         "Check it",
         "    autoglm-studio verify-bundle THIS_FOLDER",

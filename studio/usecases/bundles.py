@@ -136,6 +136,7 @@ def run_summary(run: RunData) -> dict:
         "energy": energy, "energy_per_inference_j": measured or None,  # per device: never summed across meters
         "environment": record.environment, "host": record.host,
         "model_sha256": record.model.sha256 if record.model else None,
+        "inputs": summary.get("inputs"),  # the data it ran on (synthetic or which files) and the shapes, with why
     }
 
 

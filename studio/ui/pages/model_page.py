@@ -9,6 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QComboBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.model.dim_roles import DimRole, dynamic_dims
+from engine.model.image_samples import CHANNEL_ORDERS
 from engine.model.handle import ModelHandle
 from engine.model.inputs import DimChoice, choose_dims
 from studio.present.numbers import byte_size
@@ -34,8 +36,9 @@ from studio.ui.state import (
     JobStatus,
     OpenModel,
 )
-from studio.ui.widgets.forms import button, spin_box
+from studio.ui.widgets.forms import button, line_edit, spin_box
 from studio.ui.widgets.tables import read_only_table
+from studio.ui.widgets.theme import alert_colour
 
 
 class ModelPage(QWidget):
@@ -75,21 +78,44 @@ class ModelPage(QWidget):
 
         inputs_box = QGroupBox("Input data")
         self.synthetic = QRadioButton("Synthetic, seed")
-        self.from_file = QRadioButton("From .npz file")
+        self.from_file = QRadioButton("Real data")
         self.synthetic.setChecked(True)
         group = QButtonGroup(self)
         group.addButton(self.synthetic)
         group.addButton(self.from_file)
         self.seed = spin_box(0, 2**31 - 1, 0)
-        self.npz_path = QLineEdit()
-        self.npz_path.setPlaceholderText("inputs.npz (keys are the input names)")
-        browse = button("Browse…", self._browse_npz)
+        self.data_path = line_edit("", "an .npz whose keys are the input names, a folder of images (resized to the "
+                                   "run's shape), or a .txt file with one text a line (needs a tokenizer)")
+        self.data_path.setPlaceholderText(".npz, image folder or .txt")
+        self.tokenizer = line_edit("", "for a .txt: a tokenizer.json or a Hugging Face folder holding one")
+        self.tokenizer.setPlaceholderText("tokenizer.json or a Hugging Face folder")
+        self.image_mean = line_edit("0", "subtracted after the divisor: one value, or one per channel (e.g. "
+                                    "0.485,0.456,0.406 for ImageNet)")
+        self.image_std = line_edit("1", "divided by after the mean: one value, or one per channel (e.g. "
+                                   "0.229,0.224,0.225 for ImageNet)")
+        self.image_divisor = spin_box(0.001, 1e6, 255.0, tip="pixels (0-255) are divided by this first: 255 gives "
+                                      "0-1, 1 keeps 0-255", decimals=3)
+        self.channel_order = QComboBox()
+        self.channel_order.addItems(CHANNEL_ORDERS)
+        self.channel_order.setToolTip("the order of the colour channels the model takes")
         inputs_grid = QGridLayout(inputs_box)
         inputs_grid.addWidget(self.synthetic, 0, 0)
-        inputs_grid.addWidget(self.seed, 0, 1)
+        inputs_grid.addWidget(self.seed, 0, 1, 1, 4)
         inputs_grid.addWidget(self.from_file, 1, 0)
-        inputs_grid.addWidget(self.npz_path, 1, 1)
-        inputs_grid.addWidget(browse, 1, 2)
+        inputs_grid.addWidget(self.data_path, 1, 1, 1, 2)
+        inputs_grid.addWidget(button("File…", self._browse_data_file), 1, 3)
+        inputs_grid.addWidget(button("Folder…", self._browse_data_folder), 1, 4)
+        inputs_grid.addWidget(QLabel("Tokenizer"), 2, 0)
+        inputs_grid.addWidget(self.tokenizer, 2, 1, 1, 3)
+        inputs_grid.addWidget(button("Browse…", self._browse_tokenizer), 2, 4)
+        inputs_grid.addWidget(QLabel("Image mean / std"), 3, 0)
+        inputs_grid.addWidget(self.image_mean, 3, 1)
+        inputs_grid.addWidget(self.image_std, 3, 2)
+        inputs_grid.addWidget(QLabel("Pixel divisor / order"), 4, 0)
+        inputs_grid.addWidget(self.image_divisor, 4, 1)
+        inputs_grid.addWidget(self.channel_order, 4, 2)
+        inputs_grid.setColumnStretch(1, 1)
+        inputs_grid.setColumnStretch(2, 1)
 
         left = QVBoxLayout()
         left.addWidget(facts_box)
@@ -105,7 +131,9 @@ class ModelPage(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(header)
         layout.addLayout(body, 1)
-        for changed in (self.seed.valueChanged, self.from_file.toggled, self.npz_path.textChanged):
+        for changed in (self.seed.valueChanged, self.from_file.toggled, self.data_path.textChanged,
+                        self.tokenizer.textChanged, self.image_mean.textChanged, self.image_std.textChanged,
+                        self.image_divisor.valueChanged, self.channel_order.currentTextChanged):
             changed.connect(self._publish_inputs)
         state.model_opened.connect(self.show_model)
         state.jobs.finished.connect(self._show_macs)
@@ -160,7 +188,9 @@ class ModelPage(QWidget):
             dims={name: box.value() for name, box in self._dim_boxes.items()
                   if box.value() != self._dim_defaults[name].size},
             shapes={name: edit.text() for name, edit in self._shape_edits.items()},
-            npz=self.npz_path.text() if self.from_file.isChecked() else None, seed=self.seed.value()))
+            data=self.data_path.text() if self.from_file.isChecked() else None, seed=self.seed.value(),
+            tokenizer=self.tokenizer.text(), image_divisor=self.image_divisor.value(), image_mean=self.image_mean.text(),
+            image_std=self.image_std.text(), channel_order=self.channel_order.currentText()))
 
     def _build_shape_editors(self, handle: ModelHandle, inputs: InputChoice) -> None:
         while self.dims_layout.count():
@@ -204,17 +234,28 @@ class ModelPage(QWidget):
             label.setStyleSheet("")
         elif choice.guessed:
             label.setText(f"⚠ guessed: {choice.reason}; set it")
-            label.setStyleSheet("color: #b35c00; font-weight: 600;")
+            label.setStyleSheet(f"color: {alert_colour('warning')}; font-weight: 600;")
         else:
             label.setText(f"{choice.origin}: {choice.reason}")
             label.setStyleSheet("")
         label.setProperty("guessed", choice.guessed and value == choice.size)
 
-    def _browse_npz(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Inputs file", "", "NumPy archives (*.npz)")
+    def _browse_data_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Inputs file", "", "NumPy archives or texts (*.npz *.txt)")
+        self._use_data(path)
+
+    def _browse_data_folder(self) -> None:
+        self._use_data(QFileDialog.getExistingDirectory(self, "Folder of images"))
+
+    def _use_data(self, path: str) -> None:
         if path:
-            self.npz_path.setText(path)
+            self.data_path.setText(path)
             self.from_file.setChecked(True)
+
+    def _browse_tokenizer(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Tokenizer", "", "Tokenizers (tokenizer.json);;All files (*)")
+        if path:
+            self.tokenizer.setText(path)
 
 
 def settable_dim_defaults(handle: ModelHandle) -> dict[str, DimChoice]:

@@ -8,17 +8,31 @@ from pathlib import Path
 
 from engine.model.dim_roles import DimRole, dynamic_dims
 from engine.model.handle import ModelHandle
+from engine.model.image_samples import ImageNormalization, parse_channel_values
 from engine.model.inputs import InputRequest, parse_dims
+from engine.model.sample_data import SampleOptions
 
 
 @dataclass(frozen=True)
 class InputChoice:
-    """Sizes of the symbolic dims, shapes typed for inputs the format records none of, or an .npz file; a seed."""
+    """Sizes of the symbolic dims, shapes typed for inputs the format records none of, or real data (an .npz, a
+    folder of images with their normalization, a .txt with a tokenizer); a seed."""
 
     dims: Mapping[str, int] = field(default_factory=dict)
     shapes: Mapping[str, str] = field(default_factory=dict)  # as typed, e.g. "1x3x224x224"; parsed at request time
-    npz: str | None = None  # None: synthetic inputs
+    data: str | None = None  # None: synthetic inputs
     seed: int = 0
+    tokenizer: str = ""  # for a .txt: a tokenizer.json or a Hugging Face folder
+    image_divisor: float = 255.0
+    image_mean: str = "0"  # as typed: one value, or one per channel
+    image_std: str = "1"
+    channel_order: str = "rgb"
+
+    def sample_options(self) -> SampleOptions:
+        """How images or text become inputs; a mistyped mean or std raises InputError (one line)."""
+        normalization = ImageNormalization(self.image_divisor, parse_channel_values(self.image_mean, "image mean"),
+                                           parse_channel_values(self.image_std, "image std"), self.channel_order)
+        return SampleOptions(Path(self.tokenizer.strip()) if self.tokenizer.strip() else None, normalization)
 
     @classmethod
     def defaults_for(cls, handle: ModelHandle) -> InputChoice:
@@ -43,8 +57,8 @@ class OpenModel:
     def input_request(self, batch: int) -> InputRequest:
         """The request a use case takes; a mistyped shape raises InputError here, before anything runs."""
         choice = self.inputs
-        if choice.npz is not None:
-            return InputRequest(npz=Path(choice.npz.strip()), seed=choice.seed)
+        if choice.data is not None:
+            return InputRequest(npz=Path(choice.data.strip()), seed=choice.seed, samples=choice.sample_options())
         shapes = {name: parse_dims(text) for name, text in choice.shapes.items() if text.strip()}
         has_batch_dim = any(dim.role is DimRole.BATCH for dim in dynamic_dims(self.handle.inputs).values())
         return InputRequest(shapes=shapes, dims=dict(choice.dims), batch=batch if has_batch_dim or batch != 1 else None,

@@ -80,7 +80,7 @@ def test_bad_file_shows_a_dialog_and_the_app_keeps_working(qtbot, window, tmp_pa
 def test_wrong_shape_in_inputs_file_is_explained(qtbot, window, tmp_path):
     inputs = tmp_path / "inputs.npz"
     np.savez(inputs, input_ids=np.zeros((1, 8), np.int32), attention_mask=np.ones((1, 8), np.int64))
-    window.model_page.npz_path.setText(str(inputs))
+    window.model_page.data_path.setText(str(inputs))
     window.model_page.from_file.setChecked(True)
     fast_run_settings(window)
     _run(qtbot, window)
