@@ -67,10 +67,9 @@ def cli(step: str, args: list[str], budget: Budget, *, accept=(0,)) -> tuple[int
 
 def shapes_text(inputs: dict) -> str:
     shapes = "; ".join(f"{name} {'×'.join(map(str, shape)) or 'scalar'}" for name, shape in inputs["shapes"].items())
-    why = inputs.get("defaults_used") or inputs.get("sources") or inputs.get("dim_sources")
-    if isinstance(why, dict):
-        why = [f"{dim}: {source}" for dim, source in why.items()]
-    return f"{shapes} ({', '.join(map(str, why)) if why else inputs.get('source', 'given')})"
+    why = [f"{dim}={c['size']} {c['reason']}{' (guessed)' if c['guessed'] else ''}"
+           for dim, c in inputs.get("dim_choices", {}).items()]
+    return f"{shapes} ({'; '.join(why) if why else 'all dims fixed by the model'})"
 
 
 def macs_text(model: Path, inputs: dict) -> str:

@@ -1,8 +1,34 @@
-"""The screenshot scripts' wait: run Qt's event loop until a condition holds, then let the last paint settle."""
+"""What the screenshot scripts share: a throwaway studio folder, a themed main window, and a wait that runs Qt's
+event loop until a condition holds, then lets the last paint settle."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
+from pathlib import Path
+
+
+def throwaway_studio(prefix: str) -> Path:
+    """A temporary folder for the database, data and cache, so screenshots never touch the user's."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ.update(AUTOGLM_STUDIO_DB=str(work / "studio.db"), AUTOGLM_STUDIO_DATA=str(work / "data"),
+                      AUTOGLM_STUDIO_CACHE=str(work / "cache"))
+    return work
+
+
+def themed_window(app, work: Path, theme: str, size: tuple[int, int] = (1280, 720)):
+    """A shown main window in `theme`, with its own settings file in `work`."""
+    from PySide6.QtCore import QSettings
+
+    from studio.ui.main_window import MainWindow
+    from studio.ui.widgets.theme import apply_theme
+
+    apply_theme(app, theme)
+    window = MainWindow(QSettings(str(work / f"{theme}.ini"), QSettings.Format.IniFormat))
+    window.resize(*size)
+    window.show()
+    return window
 
 
 def wait_until(app, condition, seconds: float) -> None:

@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def main(out: Path) -> None:
-    work = Path(tempfile.mkdtemp(prefix="autoglm-shots-"))
-    os.environ.update(AUTOGLM_STUDIO_DB=str(work / "studio.db"), AUTOGLM_STUDIO_DATA=str(work / "data"),
-                      AUTOGLM_STUDIO_CACHE=str(work / "cache"))
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
-    from screenshot_wait import wait_until  # a sibling of this script
+    from screenshot_wait import themed_window, throwaway_studio, wait_until  # a sibling of this script
 
-    from studio.ui.main_window import MainWindow
-    from studio.ui.widgets.theme import apply_theme
+    work = throwaway_studio("autoglm-shots-")
+    from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
     app = QApplication(sys.argv)
     app.setQuitOnLastWindowClosed(False)
@@ -34,10 +28,7 @@ def main(out: Path) -> None:
         wait_until(app, condition, seconds)
 
     for theme in ("light", "dark"):
-        apply_theme(app, theme)
-        window = MainWindow(QSettings(str(work / f"{theme}.ini"), QSettings.Format.IniFormat))
-        window.resize(1280, 720)
-        window.show()
+        window = themed_window(app, work, theme)
         window.start(None)
         wait(lambda: window.state.model is not None and window.runner.idle and window.dashboard is not None)
 
