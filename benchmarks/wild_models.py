@@ -121,7 +121,7 @@ def run_model(key: str, model: Path, work: Path, args) -> dict[str, str]:
         bundle = work / f"{key}_bundle"
         cli("export", ["export", "--artifact", str(result["artifact_id"]), "-o", str(bundle), *db], budget)
         row["export"] = "ok"
-        cli("verify-bundle", ["verify-bundle", str(bundle)], budget)
+        cli("verify-bundle", ["verify-bundle", str(bundle), "--run-predict"], budget)
         row["verify"] = "ok"
     except (StepFailed, KeyError, TypeError, ValueError) as error:
         failed = next(column for column in COLUMNS if row[column] == "n/a")

@@ -2,7 +2,7 @@
 
     result = export_bundle(BundleRequest(model=handle, output=Path("out/bundle"), benchmark=summary),
                            render_report=renderer, cancel=event, progress=callback)
-    verify_bundle(result.path).text()
+    verify_bundle(result.path, run_predict=True).text()
 
 A bundle folder holds:
 

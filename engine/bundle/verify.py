@@ -1,9 +1,10 @@
 """`verify-bundle`: is this bundle exactly what the studio wrote, and does its predict.py give the studio's outputs?
 
-First every file is checked against manifest.json (sha256 and size; nothing added, nothing missing, no path
-outside the bundle). Then predict.py runs in a clean interpreter (`python -I`, an empty working folder, no
-PYTHONPATH) on the bundle's sample inputs, and its outputs must equal, to the bit, what the studio's own backend
-computes for the same inputs on the same provider with the same session options.
+Every file is checked against manifest.json (sha256 and size; nothing added, nothing missing, no path outside the
+bundle). Nothing in the bundle runs unless asked (`run_predict`): then predict.py runs in a clean interpreter
+(`python -I`, an empty temporary working folder, no PYTHONPATH) on the bundle's sample inputs, and its outputs
+must equal, to the bit, what the studio's own backend computes for the same inputs on the same provider with the
+same session options.
 """
 
 from __future__ import annotations
@@ -77,35 +78,42 @@ class VerificationReport:
     files_checked: int
     backend: str
     provider: str
-    outputs: tuple[OutputCheck, ...]
+    outputs: tuple[OutputCheck, ...]  # empty when predict.py was not run
     notes: tuple[str, ...] = field(default_factory=tuple)
+    predict_ran: bool = False
 
     def to_dict(self) -> dict:
         return {"bundle": self.bundle, "passed": True, "files_checked": self.files_checked, "backend": self.backend,
-                "provider": self.provider, "outputs": [o.to_dict() for o in self.outputs], "notes": list(self.notes)}
+                "provider": self.provider, "predict_ran": self.predict_ran,
+                "outputs": [o.to_dict() for o in self.outputs], "notes": list(self.notes)}
 
     def text(self) -> str:
         lines = [f"bundle {self.bundle}: OK",
-                 f"  {self.files_checked} files match manifest.json (sha256 and size)",
-                 f"  predict.py in a clean process gives the studio's outputs on {self.provider}:"]
+                 f"  {self.files_checked} files match manifest.json (sha256 and size)"]
+        if not self.predict_ran:
+            lines.append("  predict.py was not run (nothing in the bundle runs unless asked: --run-predict runs it "
+                         "in a clean process and compares its outputs with the studio's)")
+        else:
+            lines.append(f"  predict.py in a clean process gives the studio's outputs on {self.provider}:")
         lines += [f"    {o.name}: {o.dtype} {o.shape}, max abs diff {o.max_abs_diff:g}" for o in self.outputs]
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
 
 
-def verify_bundle(path: str | Path, *, inputs: str | Path | None = None, cancel: threading.Event | None = None,
-                  progress: Progress | None = None) -> VerificationReport:
-    """Check hashes, then predict.py against the studio; raises BundleVerificationError saying what is wrong."""
+def verify_bundle(path: str | Path, *, inputs: str | Path | None = None, run_predict: bool = False,
+                  cancel: threading.Event | None = None, progress: Progress | None = None) -> VerificationReport:
+    """Check hashes and, with `run_predict`, predict.py against the studio; raises BundleVerificationError saying
+    what is wrong. A relative `path` is taken from the current folder (predict.py runs in another one)."""
     cancel = cancel or threading.Event()
     report = progress or (lambda fraction, message: None)
-    path = Path(path)
+    shown, path = Path(path), Path(path).absolute()
     if path.is_file():
         with tempfile.TemporaryDirectory(prefix="autoglm-verify-") as folder:
             root = _extract_zip(path, Path(folder))
-            return _verify_folder(root, path, inputs, cancel, report)
+            return _verify_folder(root, shown, inputs, run_predict, cancel, report)
     if not path.is_dir():
-        raise BundleVerificationError(f"{path}: no such bundle folder or .zip")
-    return _verify_folder(path, path, inputs, cancel, report)
+        raise BundleVerificationError(f"{shown}: no such bundle folder or .zip")
+    return _verify_folder(path, shown, inputs, run_predict, cancel, report)
 
 
 def check_files(root: Path) -> tuple[dict, int]:
@@ -157,12 +165,15 @@ def _check_structure(manifest: dict, path: Path) -> None:
         raise BundleVerificationError(f"{path}: 'model.inputs' must list inputs by name; the manifest was damaged")
 
 
-def _verify_folder(root: Path, shown: Path, inputs: str | Path | None, cancel: threading.Event,
+def _verify_folder(root: Path, shown: Path, inputs: str | Path | None, run_predict: bool, cancel: threading.Event,
                    report: Progress) -> VerificationReport:
     report(0.0, "checking file hashes")
     manifest, count = check_files(root)
     _check_cancel(cancel)
     runtime, model = manifest["runtime"], manifest["model"]
+    if not run_predict:
+        report(1.0, "bundle files verified")
+        return VerificationReport(str(shown), count, runtime["backend"], runtime["provider"], ())
     provider, notes = _provider_here(runtime["backend"], runtime["provider"])
     feed = _load_feed(Path(inputs) if inputs else inside_bundle(root, manifest["sample_inputs"]["file"]),
                       [spec["name"] for spec in model["inputs"]])
@@ -174,7 +185,7 @@ def _verify_folder(root: Path, shown: Path, inputs: str | Path | None, cancel: t
     ours = _studio_outputs(inside_bundle(root, model["files"][0]), runtime, provider, feed)
     checks = _compare(ours, theirs)
     report(1.0, "bundle verified")
-    return VerificationReport(str(shown), count, runtime["backend"], provider, checks, tuple(notes))
+    return VerificationReport(str(shown), count, runtime["backend"], provider, checks, tuple(notes), predict_ran=True)
 
 
 def _check_external_data(root: Path, manifest: dict, listed: set[str]) -> None:

@@ -40,9 +40,14 @@ def add_export_commands(commands, common: argparse.ArgumentParser) -> None:
     export.set_defaults(handler=_export)
 
     verify = commands.add_parser("verify-bundle", parents=[common],
-                                 help="check a bundle's hashes and that predict.py reproduces the studio's outputs")
+                                 help="check a bundle's hashes; with --run-predict, that predict.py reproduces the "
+                                 "studio's outputs")
     verify.add_argument("bundle", metavar="DIR", help="a bundle folder or .zip")
-    verify.add_argument("--inputs", metavar="FILE.npz", help="inputs to compare on (default: the bundle's sample inputs)")
+    verify.add_argument("--run-predict", action="store_true",
+                        help="also run the bundle's predict.py (its code: only for bundles you trust) in a clean "
+                        "process in a temporary folder, and compare its outputs with the studio's")
+    verify.add_argument("--inputs", metavar="FILE.npz", help="with --run-predict: inputs to compare on (default: the "
+                        "bundle's sample inputs)")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(handler=_verify)
 
@@ -71,7 +76,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     with cancel_on_interrupt() as cancel:
-        report = verify_deployment_bundle(args.bundle, args.inputs, cancel=cancel)
+        report = verify_deployment_bundle(args.bundle, args.inputs, run_predict=args.run_predict, cancel=cancel)
     print_out(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report.text())
     return 0
 

@@ -81,10 +81,13 @@ def export_deployment_bundle(request: ExportRequest, *, cancel: threading.Event 
     return result
 
 
-def verify_deployment_bundle(path: str, inputs: str | None = None, *, cancel: threading.Event | None = None,
-                             progress: Progress | None = None) -> VerificationReport:
-    """verify-bundle: every hash, then predict.py in a clean process giving the studio's exact outputs."""
-    return verify_bundle(path, inputs=Path(inputs) if inputs else None, cancel=cancel, progress=progress)
+def verify_deployment_bundle(path: str, inputs: str | None = None, *, run_predict: bool = False,
+                             cancel: threading.Event | None = None, progress: Progress | None = None
+                             ) -> VerificationReport:
+    """verify-bundle: every hash; with `run_predict`, predict.py in a clean process giving the studio's exact
+    outputs (nothing in the bundle runs otherwise)."""
+    return verify_bundle(path, inputs=Path(inputs) if inputs else None, run_predict=run_predict, cancel=cancel,
+                         progress=progress)
 
 
 def _source(request: ExportRequest) -> _Source:

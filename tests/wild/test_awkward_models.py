@@ -70,7 +70,7 @@ def test_external_data_is_counted_run_and_bundled(tmp_path, capsys):
     bench_json(capsys, tmp_path, model)
     bundle = tmp_path / "bundle"
     assert main(["export", str(model), "-o", str(bundle)]) == 0, capsys.readouterr().err
-    assert main(["verify-bundle", str(bundle)]) == 0, capsys.readouterr().err
+    assert main(["verify-bundle", str(bundle), "--run-predict"]) == 0, capsys.readouterr().err
 
 
 def test_outputs_of_mixed_dtypes_run_and_optimize(tmp_path, capsys):

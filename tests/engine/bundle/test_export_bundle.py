@@ -81,7 +81,7 @@ def test_verify_passes_on_a_good_bundle_and_predict_runs_on_its_own(tmp_path):
     # setup
     result = _export(SAMPLE_TRANSFORMER, tmp_path / "bundle")
     # execute
-    report = verify_bundle(result.path)
+    report = verify_bundle(result.path, run_predict=True)
     synthetic = subprocess.run([sys.executable, "-I", "predict.py", "-o", str(tmp_path / "out.npz")],
                                cwd=result.path, capture_output=True, text=True, timeout=120)
     # assert
@@ -134,7 +134,7 @@ def test_verify_runs_predict_for_real(tmp_path, old, new, message):
     _rewrite_predict(result.path, old, new)
     # execute / assert
     with pytest.raises(BundleVerificationError, match=message):
-        verify_bundle(result.path)
+        verify_bundle(result.path, run_predict=True)
 
 
 def test_verify_refuses_a_damaged_manifest(tmp_path):
@@ -239,7 +239,7 @@ def test_a_zip_with_an_escaping_member_is_refused(tmp_path):
 def test_zipped_bundle_is_written_atomically_and_verifies(tmp_path):
     # execute
     result = _export(SAMPLE_TRANSFORMER, tmp_path / "bundle", zip=True)
-    report = verify_bundle(result.path)
+    report = verify_bundle(result.path, run_predict=True)
     # assert
     assert result.path == tmp_path / "bundle.zip" and result.manifest_path is None
     with zipfile.ZipFile(result.path) as archive:
@@ -259,3 +259,29 @@ def test_conversions_the_bundle_cannot_do_are_refused_before_any_work(tmp_path):
     with pytest.raises(BundleError, match="unknown field"):
         _export(SAMPLE_TRANSFORMER, tmp_path / "bundle", benchmark={**RUN_SUMMARY, "speedup": 9.0})
     assert _leftovers(tmp_path, keep=set()) == []
+
+
+def test_verifying_runs_no_bundle_code_unless_asked(tmp_path):
+    # setup: a re-hashed predict.py that would leave a mark if it ran
+    result = _export(SAMPLE_TRANSFORMER, tmp_path / "bundle")
+    mark = tmp_path / "predict_ran"
+    _rewrite_predict(result.path, "import numpy as np\n", f"import numpy as np\nopen({str(mark)!r}, 'w').close()\n")
+
+    # execute
+    report = verify_bundle(result.path)
+
+    # assert: the hashes agree with the (re-hashed) manifest; nothing ran
+    assert not report.predict_ran and report.outputs == () and not mark.exists()
+    assert "predict.py was not run" in report.text()
+
+
+def test_a_relative_bundle_path_verifies_and_runs_predict(tmp_path, monkeypatch):
+    # setup
+    _export(SAMPLE_TRANSFORMER, tmp_path / "bundle")
+    monkeypatch.chdir(tmp_path)
+
+    # execute
+    report = verify_bundle("bundle", run_predict=True)
+
+    # assert
+    assert report.bundle == "bundle" and report.outputs[0].max_abs_diff == 0.0

@@ -51,7 +51,7 @@ def test_torch_bundle_runs_with_plain_torch_and_matches_the_studio(tmp_path, fac
                             inputs=InputRequest(shapes={"x": (2, 4)}))
     # execute
     result = export_bundle(request)
-    report = verify_bundle(result.path)
+    report = verify_bundle(result.path, run_predict=True)
     manifest = json.loads((result.path / "manifest.json").read_text())
     # assert
     assert manifest["model"]["files"] == [model_file] and manifest["runtime"]["backend"] == "torch"

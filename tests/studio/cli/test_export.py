@@ -24,7 +24,7 @@ def test_export_a_run_then_verify_it(tmp_path, capsys):
     # execute
     assert main(["export", "--run", str(run_id), "-o", str(bundle), "--json"]) == 0
     manifest = json.loads(capsys.readouterr().out)
-    assert main(["verify-bundle", str(bundle), "--json"]) == 0
+    assert main(["verify-bundle", str(bundle), "--run-predict", "--json"]) == 0
     verified = json.loads(capsys.readouterr().out)
     # assert
     assert {"model.onnx", "recipe.json", "manifest.json", "report.html", "predict.py", "README.txt"} <= {

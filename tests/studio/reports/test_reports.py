@@ -147,7 +147,7 @@ def test_bundle_report_holds_model_card_and_the_comparison_with_the_original_run
     assert manifest["benchmark"]["latency_ms"]["count"] == 400 and manifest["benchmark"]["run_id"] == run.record.id
     assert "Model card" in text and "input_ids" in text and "batch × sequence" in text
     assert "no optimization" in text and "faster than run" in text
-    assert verify_bundle(result.path).outputs[0].max_abs_diff == 0.0
+    assert verify_bundle(result.path, run_predict=True).outputs[0].max_abs_diff == 0.0
 
 
 def test_a_write_failing_midway_leaves_the_previous_file_alone(tmp_path, two_runs, monkeypatch):
