@@ -44,17 +44,38 @@ class TorchBackend:
         return TorchSession(module, input_names, device, options, previous_threads)
 
 
+# What a failing forward of a well-behaved model raises; the run loops turn these into BackendError.
+RUN_ERRORS = (RuntimeError, ValueError, TypeError, IndexError)
+
+
+class UserCodeError(RuntimeError):
+    """The user's forward raised something no run loop expects: another exception, SystemExit, or its own
+    BaseException subclass. Made a run error, so it ends the run with one line like any failing forward."""
+
+
+def guarded_forward(module):
+    """`module(*tensors)`, where only KeyboardInterrupt and the expected run errors pass through unchanged."""
+    def call(*tensors):
+        try:
+            return module(*tensors)
+        except (KeyboardInterrupt, *RUN_ERRORS):
+            raise
+        except BaseException as error:  # noqa: BLE001 - user code: sys.exit(), or anything it likes to raise
+            raise UserCodeError(f"the model's forward raised {type(error).__name__}: {first_line(error)}") from error
+    return call
+
+
 class TorchSession:
     def __init__(self, module, input_names: tuple[str, ...], device, options: BackendOptions, previous_threads: int):
         import torch
 
-        self._module = module
+        self._module = guarded_forward(module)
         self._input_names = input_names
         self._device = device
         self._previous_threads = previous_threads
         self._grad_mode = torch.inference_mode if options.inference_mode else torch.no_grad
         self.needs_sync = device.type == "cuda"
-        self.run_errors = (RuntimeError, ValueError, TypeError, IndexError)
+        self.run_errors = RUN_ERRORS
         self.description = {
             "runtime": "torch",
             "torch_version": torch.__version__,

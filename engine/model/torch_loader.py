@@ -90,9 +90,10 @@ def call_factory(path: Path, function: str):
         if not callable(factory):
             raise ModelLoadError(f"{path}: has no function '{function}'")
         model = factory()
-    except ModelLoadError:
+    except (ModelLoadError, KeyboardInterrupt):
         raise
-    except Exception as error:  # the user's code may raise anything; report it, with its traceback under --debug
+    except BaseException as error:  # noqa: BLE001 - the user's code may raise anything, sys.exit() included;
+        # report it, with its traceback under --debug
         raise ModelLoadError(f"{path}:{function} raised {type(error).__name__}: {first_line(error)}") from error
     finally:
         sys.modules.pop(module_name, None)
