@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -16,6 +17,13 @@ EXECUTION_MODES = ("sequential", "parallel")
 GRAPH_OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
 
 
+THREADS_PER_CORE = 4  # more threads than this many per core only slow a run down (and thousands crash runtimes)
+
+
+def max_threads() -> int:
+    return THREADS_PER_CORE * (os.cpu_count() or 1)
+
+
 @dataclass(frozen=True)
 class BackendOptions:
     threads: int | None = None  # intra-op threads; None leaves the runtime's default
@@ -27,8 +35,9 @@ class BackendOptions:
     def __post_init__(self) -> None:
         for name in ("threads", "inter_op_threads"):
             value = getattr(self, name)
-            if value is not None and value < 1:
-                raise InputError(f"{name} must be at least 1, got {value}")
+            if value is not None and not 1 <= value <= max_threads():
+                raise InputError(f"{name} must be 1 to {max_threads()} ({THREADS_PER_CORE}× the {os.cpu_count() or 1} "
+                                 f"cores here), got {value}")
         if self.execution_mode not in EXECUTION_MODES:
             raise InputError(f"execution mode must be one of {EXECUTION_MODES}, got '{self.execution_mode}'")
         if self.graph_optimization_level not in GRAPH_OPTIMIZATION_LEVELS:

@@ -14,6 +14,7 @@ other integers lie in [0, 10); booleans are random unless they are masks.
 
 from __future__ import annotations
 
+import math
 import re
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -91,18 +92,27 @@ def dims_text(choices: Mapping[str, DimChoice]) -> str:
     return ", ".join(choice.text(dim) for dim, choice in choices.items())
 
 
+MAX_DIM_SIZE = 2**31 - 1  # the largest size ONNX Runtime and PyTorch index a dim with
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() also takes '²' and '４'
+MEMORY_SHARE = 0.5  # inputs may take at most this share of the memory available when they are made
+
+
 def parse_dims(text: str) -> tuple[int, ...]:
     """'1x3x224x224' (or '1,3,224,224') -> (1, 3, 224, 224)."""
     parts = [p for p in re.split(r"[x,×]", text.strip()) if p]
-    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise InputError(f"bad dims '{text}': expected positive sizes like 1x3x224x224")
+    if not parts or not all(_is_size(p) for p in parts):
+        raise InputError(f"bad dims '{text}': expected sizes from 1 to {MAX_DIM_SIZE} like 1x3x224x224")
     return tuple(int(p) for p in parts)
 
 
 def parse_size(text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise InputError(f"bad size '{text}': expected a positive whole number")
+    if not _is_size(text.strip()):
+        raise InputError(f"bad size '{text}': expected a whole number from 1 to {MAX_DIM_SIZE}")
     return int(text)
+
+
+def _is_size(text: str) -> bool:
+    return _WHOLE_NUMBER.fullmatch(text) is not None and 1 <= int(text) <= MAX_DIM_SIZE
 
 
 def parse_shape_options(texts: Sequence[str]) -> dict[str, tuple[int, ...]]:
@@ -141,11 +151,13 @@ def prepare_inputs(
         return PreparedInputs(feed, str(request.npz), binder.batch_size(feed), binder.choices())
 
     binder.bind_request(request)
+    if request.seed < 0:
+        raise InputError(f"the seed must be 0 or more, got {request.seed}")
+    shapes = {spec.name: binder.resolve(spec) for spec in specs}
+    check_memory(specs, shapes)
     rng = np.random.default_rng(request.seed)
-    feed = {}
-    for spec in specs:
-        shape = binder.resolve(spec)
-        feed[spec.name] = synthetic_tensor(spec, shape, rng, (index_bounds or {}).get(spec.name))
+    feed = {spec.name: synthetic_tensor(spec, shapes[spec.name], rng, (index_bounds or {}).get(spec.name))
+            for spec in specs}
     return PreparedInputs(feed, f"synthetic (seed {request.seed})", binder.batch_size(feed), binder.choices())
 
 
@@ -153,6 +165,7 @@ def _first_sample(specs: Sequence[TensorSpec], request: InputRequest, binder: _D
     """The first image(s) or line(s) of the user's data, at the shapes the request and the defaults bind."""
     binder.bind_request(request)
     shapes = {spec.name: binder.resolve(spec) for spec in specs}
+    check_memory(specs, shapes)
     feed = load_samples(request.npz, specs, shapes, request.samples, 1)[0]
     source = describe(request.npz, specs, shapes, request.samples)
     return PreparedInputs(feed, source, binder.batch_size(feed), binder.choices())
@@ -172,6 +185,19 @@ def choose_dims(
         if spec.shape is not None:
             binder.resolve(spec)
     return binder.choices()
+
+
+def check_memory(specs: Sequence[TensorSpec], shapes: Mapping[str, tuple[int, ...]]) -> None:
+    """Refuses, before anything is allocated, inputs that would take more than MEMORY_SHARE of the free memory."""
+    import psutil
+
+    needed = sum(math.prod(shapes[spec.name]) * np.dtype(spec.dtype if spec.dtype != "unknown" else "float32").itemsize
+                 for spec in specs)
+    available = psutil.virtual_memory().available
+    if needed > MEMORY_SHARE * available:
+        shown = ", ".join(f"{name} {'×'.join(map(str, shape)) or 'scalar'}" for name, shape in shapes.items())
+        raise InputError(f"inputs of these shapes ({shown}) need {needed / 2**30:,.1f} GiB, more than half of the "
+                         f"{available / 2**30:,.1f} GiB of memory free here: give smaller sizes (batch, dims, shapes)")
 
 
 def synthetic_tensor(spec: TensorSpec, shape: tuple[int, ...], rng: np.random.Generator, bound: int | None) -> np.ndarray:
