@@ -62,6 +62,10 @@ class RunStateError(StorageError):
     """The run writer was used out of order (append after finish, finish twice)."""
 
 
+class InvalidRequestError(StorageError):
+    """A request no database could answer as asked (a negative offset, a page size out of range)."""
+
+
 class ComparisonError(StorageError):
     """The runs asked for cannot be compared (too few, too many, or without samples)."""
 

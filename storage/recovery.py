@@ -8,6 +8,7 @@ support can still try to recover runs from it later.
 from __future__ import annotations
 
 import os
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,10 +19,13 @@ _COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")
 
 
 def move_database_aside(path: str | os.PathLike[str]) -> Path:
-    """Renames `path` to `<name>.corrupt-<UTC time>[-n]` and returns the new path; the database must be closed."""
+    """Renames `path` to `<name>.corrupt-<UTC time>[-n]` and returns the new path; the database must be closed.
+    A file that passes SQLite's integrity check is healthy and is never moved."""
     source = Path(path)
     if not source.exists():
         raise StorageError(f"{source} does not exist, so there is nothing to move aside.")
+    if integrity_problem(source) is None:
+        raise StorageError(f"{source} passes SQLite's integrity check: it is not damaged, so it was not moved aside.")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     target = _free_name(source.with_name(f"{source.name}.corrupt-{stamp}"))
     try:
@@ -33,6 +37,20 @@ def move_database_aside(path: str | os.PathLike[str]) -> Path:
     except OSError as error:
         raise translate_os_error(error, where=f"moving {source} aside") from error
     return target
+
+
+def integrity_problem(path: Path) -> str | None:
+    """What SQLite's integrity check finds wrong with the file (read-only), or None for a healthy database."""
+    try:
+        connection = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = connection.execute("PRAGMA integrity_check").fetchall()
+        finally:
+            connection.close()
+    except sqlite3.Error as error:
+        return str(error)
+    found = [str(row[0]) for row in rows]
+    return None if found == ["ok"] else "; ".join(found[:3])
 
 
 def _free_name(candidate: Path) -> Path:

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 from storage import run_queries
 from storage.comparison import Comparison, compare_runs
 from storage.errors import (
+    ComparisonError,
+    InvalidRequestError,
     RunNotFoundError,
     RunStateError,
     StorageError,
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from storage.connection import Connection
 
 MAX_PAGE = 1000
+MAX_ROW_ID = 2**63 - 1  # SQL's largest integer: a larger id cannot even be asked for
 
 
 class RunRepository:
@@ -85,7 +88,13 @@ class RunRepository:
         record = self._database.transact(work, write=True, where=f"starting a run on {start.device}")
         return RunWriter(self._database, record, flush_interval_s=flush_interval_s, on_error=on_error)
 
+    def _check_id(self, run_id: int) -> None:
+        """An id no row can have (0, negative, past SQL's 64-bit integers) is a missing run, not a database error."""
+        if not 1 <= run_id <= MAX_ROW_ID:
+            raise RunNotFoundError(f"There is no run {run_id} in {self._database.display_name}.")
+
     def get_run(self, run_id: int) -> RunRecord:
+        self._check_id(run_id)
         def work(session: Session) -> RunRecord:
             records = run_queries.fetch_records(session, run_queries.record_query().where(RunRow.id == run_id))
             if not records:
@@ -96,6 +105,7 @@ class RunRepository:
 
     def load_run(self, run_id: int, *, telemetry: bool = True) -> RunData:
         """The run with every latency sample and (unless told otherwise) every telemetry sample."""
+        self._check_id(run_id)
         def work(session: Session) -> RunData:
             records = run_queries.fetch_records(session, run_queries.record_query().where(RunRow.id == run_id))
             if not records:
@@ -110,7 +120,8 @@ class RunRepository:
         """Runs matching the filter, newest first, `limit` at a time from `offset`."""
         run_filter = run_filter or RunFilter()
         if offset < 0 or not 1 <= limit <= MAX_PAGE:
-            raise ValueError(f"offset must be >= 0 and limit between 1 and {MAX_PAGE}")
+            raise InvalidRequestError(f"the offset must be 0 or more and the limit 1 to {MAX_PAGE}; got offset "
+                                      f"{offset}, limit {limit}")
 
         def work(session: Session) -> RunPage:
             query = run_queries.filtered(run_queries.record_query(), run_filter)
@@ -121,6 +132,7 @@ class RunRepository:
         return self._database.transact(work, write=False, where="listing runs")
 
     def annotate_run(self, run_id: int, *, tags: Iterable[str] | None = None, notes: str | None = None) -> RunRecord:
+        self._check_id(run_id)
         """Replaces the run's tags and/or notes."""
         def work(session: Session) -> None:
             if session.get(RunRow, run_id) is None:
@@ -136,6 +148,7 @@ class RunRepository:
 
     def delete_run(self, run_id: int) -> None:
         """Deletes the run with its samples, tags and export records (exported files stay on disk)."""
+        self._check_id(run_id)
         def work(session: Session) -> None:
             run = session.get(RunRow, run_id)
             if run is None:
@@ -178,7 +191,7 @@ class RunRepository:
     def compare(self, run_ids: Sequence[int], *, seed: int = 0) -> Comparison:
         """Compares 2 to 8 saved runs; the first is the baseline (see `storage.comparison`)."""
         if len(set(run_ids)) != len(run_ids):
-            raise ValueError("each run can appear only once in a comparison")
+            raise ComparisonError(f"each run can appear only once in a comparison, got runs {list(run_ids)}")
         return compare_runs([self.load_run(run_id, telemetry=False) for run_id in run_ids], seed=seed)
 
     def export_run(self, run_id: int, path: str | os.PathLike[str], file_format: str) -> ExportedFile:

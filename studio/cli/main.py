@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import traceback
 from collections.abc import Sequence
@@ -144,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (EngineError, TelemetryError, StorageError, OSError) as error:
         if debug:
             traceback.print_exc()
-        hint = " Run `autoglm-studio db move-aside` to do so." if isinstance(error, DatabaseCorruptError) else ""
+        given = f" --db {shlex.quote(args.db)}" if getattr(args, "db", None) else ""
+        hint = f" Run `{PROG} db move-aside{given}` to do so." if isinstance(error, DatabaseCorruptError) else ""
         sys.stderr.write(f"{PROG}: error: {one_line(error)}{hint}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -98,7 +98,7 @@ def test_corrupt_database_is_reported_and_moved_aside_not_deleted(tmp_path, caps
 
     assert main(["bench", str(SAMPLE_CNN), "--db", str(database), *FAST]) == 2
     err = capsys.readouterr().err
-    assert "damaged or is not a database" in err and "autoglm-studio db move-aside" in err
+    assert "damaged or is not a database" in err and f"autoglm-studio db move-aside --db {database}`" in err
     assert database.read_bytes() == garbage
 
     assert main(["db", "move-aside", "--db", str(database)]) == 0
@@ -134,3 +134,37 @@ def test_bad_runs_requests(capsys, argv, message):
         code = exit_.code
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_a_healthy_database_is_never_moved_aside(tmp_path, capsys):
+    # setup
+    database = tmp_path / "studio.db"
+    run_id = _bench(capsys, "--db", str(database))["run_id"]
+
+    # execute
+    code = main(["db", "move-aside", "--db", str(database)])
+
+    # assert: refused, nothing renamed, the run still there
+    assert code == 2 and "passes SQLite's integrity check: it is not damaged" in capsys.readouterr().err
+    assert not [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
+    assert [run["id"] for run in _json(capsys, ["runs", "list", "--db", str(database)])["runs"]] == [run_id]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["runs", "list", "--offset", "-5"], "the offset must be 0 or more"),
+    (["runs", "list", "--limit", "-1"], "the limit 1 to 1000"),
+    (["runs", "compare", "1", "1"], "each run can appear only once in a comparison"),
+    (["runs", "show", "12345678901234567890123"], "There is no run 12345678901234567890123"),
+    (["runs", "delete", "0"], "There is no run 0"),
+])
+def test_impossible_run_requests_are_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    # setup
+    database = tmp_path / "studio.db"
+    _bench(capsys, "--db", str(database))
+
+    # execute
+    code = main([*argv, "--db", str(database)])
+
+    # assert
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
