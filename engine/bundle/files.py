@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -18,6 +17,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from core import bounded_json
 from engine.errors import EngineError
 
 MANIFEST_NAME = "manifest.json"
@@ -87,9 +87,9 @@ def read_manifest(root: Path) -> dict:
     if not path.is_file() or path.is_symlink():
         raise BundleVerificationError(f"{root}: no {MANIFEST_NAME}; this is not a deployment bundle")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BundleVerificationError(f"{path}: not valid JSON ({error}); the manifest was damaged") from error
+        manifest = bounded_json.read_json_file(path)
+    except bounded_json.BoundedJsonError as error:
+        raise BundleVerificationError(f"{path}: {error}; the manifest was damaged") from error
     if not isinstance(manifest, dict) or manifest.get("kind") != BUNDLE_KIND:
         raise BundleVerificationError(f"{path}: not the manifest of an Open-AutoGLM Studio deployment bundle")
     return manifest

@@ -37,10 +37,14 @@ from engine.bundle.files import (
 from engine.device.discovery import DeviceRunner
 from engine.device.environment import THREAD_VARIABLES
 from engine.errors import EngineError, first_line
+from engine.model.array_files import ArrayFileError, read_npz
 from engine.model.opening import load_model
 
 OUR_PACKAGES = ("engine", "studio", "storage", "profilers")
 PREDICT_TIMEOUT_S = 600.0
+MAX_ZIP_MEMBERS = 10_000
+MAX_EXPANSION = 100  # model weights barely compress: a zip expanding 100-fold is a zip bomb
+BOMB_MIN_BYTES = 64 * 2**20  # below this, expansion is harmless whatever its ratio
 # Runs predict.py as `python predict.py INPUTS -o OUTPUTS --provider P` would, then says which of our packages it
 # imported (it must import none) on its last stdout line.
 _CHILD = r"""
@@ -237,13 +241,13 @@ def _provider_here(backend: str, provider: str) -> tuple[str, list[str]]:
 
 def _load_feed(path: Path, names: list[str]) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [name for name in names if name not in archive.files]
-            if missing:
-                raise BundleVerificationError(f"{path.name}: lacks the model's input(s) {missing}")
-            return {name: np.ascontiguousarray(archive[name]) for name in names}
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        arrays = read_npz(path)
+    except (ArrayFileError, OSError) as error:
         raise BundleVerificationError(f"{path}: not a readable .npz of inputs ({first_line(error)})") from error
+    missing = [name for name in names if name not in arrays]
+    if missing:
+        raise BundleVerificationError(f"{path.name}: lacks the model's input(s) {missing}")
+    return {name: np.ascontiguousarray(arrays[name]) for name in names}
 
 
 def _run_predict(script: Path, feed: dict[str, np.ndarray], provider: str, work: Path,
@@ -340,8 +344,10 @@ def _extract_zip(path: Path, folder: Path) -> Path:
     except (zipfile.BadZipFile, OSError) as error:
         raise BundleVerificationError(f"{path}: neither a bundle folder nor a readable .zip ({error})") from error
     with archive:
+        members = archive.infolist()
+        _check_zip_size(path, members, folder)
         tops = set()
-        for member in archive.infolist():
+        for member in members:
             if stat.S_ISLNK(member.external_attr >> 16):
                 raise BundleVerificationError(f"{path}: holds a symbolic link {member.filename!r}; refusing it")
             name = member.filename.rstrip("/")
@@ -351,12 +357,33 @@ def _extract_zip(path: Path, folder: Path) -> Path:
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
+            written = 0
             with archive.open(member) as source, target.open("wb") as sink:
                 while block := source.read(1 << 20):
+                    written += len(block)
+                    if written > member.file_size:
+                        raise BundleVerificationError(f"{path}: {member.filename!r} is larger than the zip declares; "
+                                                      "refusing it")
                     sink.write(block)
     if len(tops) != 1:
         raise BundleVerificationError(f"{path}: a zipped bundle holds one folder; this one holds {sorted(tops)}")
     return folder / tops.pop()
+
+
+def _check_zip_size(path: Path, members: list[zipfile.ZipInfo], folder: Path) -> None:
+    """Before anything is extracted: a bounded member count, room on disk, and no zip-bomb expansion."""
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise BundleVerificationError(f"{path}: {len(members):,} members (a bundle has a handful; at most "
+                                      f"{MAX_ZIP_MEMBERS:,})")
+    declared = sum(member.file_size for member in members)
+    compressed = sum(member.compress_size for member in members)
+    if declared > BOMB_MIN_BYTES and declared > MAX_EXPANSION * max(compressed, 1):
+        raise BundleVerificationError(f"{path}: would expand {compressed:,} bytes into {declared:,} (over "
+                                      f"{MAX_EXPANSION}×): not a bundle the studio wrote; refusing it")
+    free = shutil.disk_usage(folder).free
+    if declared > free:
+        raise BundleVerificationError(f"{path}: needs {declared / 2**30:,.1f} GiB to extract, and {folder} has "
+                                      f"{free / 2**30:,.1f} GiB free")
 
 
 def _check_cancel(cancel: threading.Event) -> None:

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import math
 import re
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError, ShapeMismatchError
+from engine.errors import InputError, ShapeMismatchError, first_line
+from engine.model.array_files import ArrayFileError, read_npz
 from engine.model.dim_roles import (
     DimRole,
     DynamicDim,
@@ -228,12 +228,11 @@ def _looks_like_token_ids(name: str) -> bool:
 
 def _load_npz(path: Path, specs: Sequence[TensorSpec]) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+        arrays = read_npz(path)
     except FileNotFoundError as error:
         raise InputError(f"{path}: no such inputs file") from error
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise InputError(f"{path}: not a readable .npz file ({error})") from error
+    except (ArrayFileError, OSError) as error:
+        raise InputError(f"{path}: {first_line(error)}") from error
     expected = [spec.name for spec in specs]
     missing = [name for name in expected if name not in arrays]
     extra = sorted(set(arrays) - set(expected))

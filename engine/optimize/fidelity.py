@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import threading
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,8 @@ import numpy as np
 
 from engine.backends import BackendOptions, get_backend
 from engine.device.discovery import DeviceRunner
-from engine.errors import CalibrationDataError, OptimizationCancelled
+from engine.errors import CalibrationDataError, OptimizationCancelled, first_line
+from engine.model.array_files import ArrayFileError, read_npz
 from engine.model.handle import ModelHandle
 from engine.model.macs import MacsReport, count_macs
 from engine.optimize.settings import AccuracyBudget
@@ -381,10 +381,9 @@ def summarize_model(handle: ModelHandle, onnx_path: Path | None,
 def load_labelled_data(path: Path, input_names: Sequence[str]) -> tuple[list[Feed], np.ndarray]:
     """Samples (one per entry of the first axis, batch 1) and labels from an .npz of inputs + `labels`."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as error:
-        raise CalibrationDataError(f"accuracy data {path}: not a readable .npz file ({error})") from error
+        arrays = read_npz(path)
+    except (ArrayFileError, OSError) as error:
+        raise CalibrationDataError(f"accuracy data {path}: {first_line(error)}") from error
     label_key = next((key for key in LABEL_KEYS if key in arrays), None)
     missing = [name for name in input_names if name not in arrays]
     if label_key is None or missing:

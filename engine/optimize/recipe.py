@@ -19,6 +19,7 @@ from dataclasses import MISSING, Field, dataclass, field, fields, make_dataclass
 from pathlib import Path
 from typing import Any
 
+from core import bounded_json
 from core.atomic_files import write_text_atomically
 from engine.device.discovery import DeviceRunner
 from engine.errors import RecipeError
@@ -173,19 +174,22 @@ class Recipe:
     @classmethod
     def from_json(cls, text: str) -> Recipe:
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise RecipeError(f"the recipe is not valid JSON: {error}") from error
+            data = bounded_json.loads(text)
+        except bounded_json.BoundedJsonError as error:
+            raise RecipeError(f"the recipe is {error}") from error
         return cls.from_dict(data)
 
     @classmethod
     def load(cls, path: str | Path) -> Recipe:
+        """The recipe in a JSON file, read within core.bounded_json's limits (size, nesting, integer length)."""
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            data = bounded_json.read_json_file(path)
         except OSError as error:
             raise RecipeError(f"{path}: cannot read the recipe ({error.strerror or error})") from error
+        except bounded_json.BoundedJsonError as error:
+            raise RecipeError(f"{path}: the recipe is {error}") from error
         try:
-            return cls.from_json(text)
+            return cls.from_dict(data)
         except RecipeError as error:
             raise RecipeError(f"{path}: {error}") from error
 

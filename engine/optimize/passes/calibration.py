@@ -18,14 +18,14 @@ that names neither.
 from __future__ import annotations
 
 import threading
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from core.progress import Progress
-from engine.errors import CalibrationDataError, InputError, OptimizationCancelled
+from engine.errors import CalibrationDataError, InputError, OptimizationCancelled, first_line
+from engine.model.array_files import ArrayFileError, read_npy, read_npz
 from engine.model.sample_data import SampleOptions, load_samples, sample_kind
 from engine.model.tensors import TensorSpec
 
@@ -62,10 +62,9 @@ def load_calibration_samples(source: Path, specs: Sequence[TensorSpec], count: i
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise CalibrationDataError(f"calibration data {path}: not a readable .npz file ({error})") from error
+        return read_npz(path)
+    except (ArrayFileError, OSError) as error:
+        raise CalibrationDataError(f"calibration data {path}: {first_line(error)}") from error
 
 
 def _check_keys(path: Path, keys, specs: Sequence[TensorSpec]) -> None:
@@ -128,9 +127,9 @@ def _folder_samples(folder: Path, specs: Sequence[TensorSpec], count: int) -> li
                 "use .npz files keyed by input name"
             )
         try:
-            array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as error:
-            raise CalibrationDataError(f"calibration data {path}: not a readable .npy file ({error})") from error
+            array = read_npy(path)
+        except (ArrayFileError, OSError) as error:
+            raise CalibrationDataError(f"calibration data {path}: {first_line(error)}") from error
         samples.append({specs[0].name: np.ascontiguousarray(array)})
     return samples
 

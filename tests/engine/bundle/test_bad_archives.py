@@ -1,0 +1,56 @@
+"""Archives are checked before they are unpacked: .npz inputs and zipped bundles that would expand past the
+memory or disk there is, or that are not what they claim, are refused with one line (issue 14)."""
+
+import zipfile
+
+import numpy as np
+import pytest
+
+from engine.bundle.files import BundleVerificationError
+from engine.bundle.verify import verify_bundle
+from engine.errors import InputError
+from engine.model.array_files import ArrayFileError, read_npz
+from engine.model.inputs import InputRequest, prepare_inputs
+from engine.model.tensors import TensorSpec
+
+SPECS = [TensorSpec("x", "float32", (1, 4))]
+
+
+def test_an_npy_given_as_inputs_is_explained(tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, np.zeros((1, 4), np.float32))
+    expected = r"not a readable \.npz archive \(an \.npy holds one unnamed array: save it with np\.savez\(path, NAME="
+    with pytest.raises(InputError, match=expected):
+        prepare_inputs(SPECS, InputRequest(npz=path))
+
+
+def test_an_empty_member_is_explained(tmp_path):
+    path = tmp_path / "empty.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x.npy", b"")
+    with pytest.raises(InputError, match=r"member\(s\) \['x'\] are not NumPy arrays"):
+        prepare_inputs(SPECS, InputRequest(npz=path))
+
+
+def test_an_npz_declaring_more_than_the_free_memory_is_refused_before_decompressing(tmp_path, monkeypatch):
+    # setup: a 1 MiB array, with the machine pretending to have 1 MiB free
+    import psutil
+
+    path = tmp_path / "big.npz"
+    np.savez_compressed(path, x=np.zeros((512, 512), np.float32))
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("Memory", (), {"available": 2**20})())
+
+    # execute / assert
+    with pytest.raises(ArrayFileError, match="more than half of the 0.0 GiB of memory free here"):
+        read_npz(path)
+
+
+def test_a_zip_bomb_bundle_is_refused_before_extracting(tmp_path):
+    # setup: 100 MiB of zeros compress to about 100 KiB
+    path = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bundle/model.onnx", b"\0" * (100 * 2**20))
+
+    # execute / assert
+    with pytest.raises(BundleVerificationError, match="over 100×\\): not a bundle the studio wrote"):
+        verify_bundle(path)
