@@ -12,6 +12,7 @@ import numpy as np
 from engine.backends.base import BackendOptions
 from engine.device.discovery import DeviceRunner
 from engine.errors import BackendError, first_line
+from engine.runtime_logs import ort_severity
 from engine.model.handle import ModelFormat, ModelHandle
 
 _DEVICE_MEMORY_PROVIDERS = {"CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "cuda"}
@@ -34,7 +35,9 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def import_runtime(self) -> None:
-        import onnxruntime  # noqa: F401
+        import onnxruntime
+
+        onnxruntime.set_default_logger_severity(ort_severity())  # also the sessions ORT's own tools create
 
     def load(self, handle: ModelHandle) -> LoadedOnnx:
         if handle.format is not ModelFormat.ONNX:
@@ -52,7 +55,7 @@ class OnnxRuntimeBackend:
         import onnxruntime as ort
 
         session_options = ort.SessionOptions()
-        session_options.log_severity_level = 3
+        session_options.log_severity_level = ort_severity()
         if options.threads:
             session_options.intra_op_num_threads = options.threads
         if options.inter_op_threads:

@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine import runtime_logs
 from engine.errors import EngineError
 from engine.measure.runner import BenchmarkSettings
 from profilers.errors import TelemetryError
@@ -133,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
+    runtime_logs.configure(verbose=debug)  # third-party log lines only with --debug
     if not getattr(args, "handler", None):
         problem = window_problem() if display_available() else "no display found"
         if problem:
