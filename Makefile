@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test bench lint-imports postgresql qt-system-libraries installer clean
+.PHONY: run test bench fuzz lint-imports postgresql qt-system-libraries installer clean
 
 # torch==2.13.0 goes first: pip then takes the local CPU wheel instead of
 # resolving a newer build that drags in several GB of CUDA packages.
@@ -49,6 +49,19 @@ bench: $(INSTALLED)
 	@for script in benchmarks/*.py; do \
 		echo "== $$script"; \
 		$(BIN)/python $$script || exit 1; \
+	done
+
+# Coverage-guided fuzzing (atheris) of every reader of untrusted bytes, FUZZ_SECONDS each; findings (inputs and
+# tracebacks) go to FUZZ_WORK/NAME/findings. `make test` replays fuzz/corpus and fuzz/crashers as regression tests.
+FUZZ_SECONDS ?= 600
+FUZZ_WORK ?= /tmp/autoglm-fuzz
+FUZZ_HARNESSES := model_loader npz_reader recipe_parser bundle_manifest stored_samples
+fuzz: $(INSTALLED)
+	$(BIN)/python -m pip install --quiet 'atheris==3.0.0'
+	@for name in $(FUZZ_HARNESSES); do \
+		echo "== $$name ($(FUZZ_SECONDS) s)"; \
+		$(BIN)/python fuzz/run.py $$name --seconds $(FUZZ_SECONDS) --work $(FUZZ_WORK) 2>&1 \
+			| grep -E "^FINDING|DONE|number_of_executed_units|Timeout|deadly signal|out-of-memory"; \
 	done
 
 # A one-folder desktop build, smoke-tested (--version, demo); a few minutes, so CI runs it only with CI_INSTALLER=1.

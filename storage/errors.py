@@ -62,6 +62,10 @@ class RunStateError(StorageError):
     """The run writer was used out of order (append after finish, finish twice)."""
 
 
+class DamagedSamplesError(StorageError):
+    """A stored chunk of samples cannot be decoded (damaged, truncated, or from an unknown codec)."""
+
+
 class InvalidRequestError(StorageError):
     """A request no database could answer as asked (a negative offset, a page size out of range)."""
 

@@ -13,6 +13,8 @@ import zlib
 
 import numpy as np
 
+from storage.errors import DamagedSamplesError
+
 CODEC_SHUFFLE_ZLIB = 1
 CURRENT_CODEC = CODEC_SHUFFLE_ZLIB
 
@@ -34,12 +36,22 @@ def pack(values: np.ndarray, dtype: np.dtype, *, delta: bool = False) -> bytes:
 
 def unpack(blob: bytes, count: int, dtype: np.dtype, *, delta: bool = False, codec: int = CODEC_SHUFFLE_ZLIB
            ) -> np.ndarray:
-    """The `count` values that `pack` stored in `blob`, in native byte order."""
+    """The `count` values that `pack` stored in `blob`, in native byte order; DamagedSamplesError when the chunk
+    cannot hold them (never more than `count` values are decompressed, whatever the blob says)."""
     if codec != CODEC_SHUFFLE_ZLIB:
-        raise ValueError(f"unknown sample codec {codec}: this database was written by a newer Studio")
-    raw = np.frombuffer(zlib.decompress(blob), dtype=np.uint8)
-    if raw.size != count * dtype.itemsize:
-        raise ValueError(f"chunk holds {raw.size} bytes, expected {count} values of {dtype.itemsize} bytes")
+        raise DamagedSamplesError(f"unknown sample codec {codec}: this database was written by a newer Studio")
+    expected = count * dtype.itemsize
+    if count < 0:
+        raise DamagedSamplesError(f"a chunk claims {count} samples")
+    try:
+        inflater = zlib.decompressobj()
+        data = inflater.decompress(blob, expected + 1)
+    except (zlib.error, TypeError) as error:
+        raise DamagedSamplesError(f"a chunk of samples is damaged ({error})") from None
+    raw = np.frombuffer(data, dtype=np.uint8)
+    if raw.size != expected or not inflater.eof:
+        held = f"more than {expected}" if raw.size > expected else f"{raw.size}"
+        raise DamagedSamplesError(f"a chunk holds {held} bytes, expected {count} values of {dtype.itemsize} bytes")
     array = np.ascontiguousarray(raw.reshape(dtype.itemsize, count).T).view(dtype).reshape(count)
     if delta:
         array = np.cumsum(array, dtype=dtype)

@@ -33,6 +33,9 @@ def load_onnx(path: Path) -> ModelHandle:
         onnx.checker.check_model(str(path))
     except onnx.checker.ValidationError as error:
         raise InvalidModelError(f"{path}: fails the ONNX checker: {first_line(error)}") from error
+    except UnicodeDecodeError as error:  # the checker's message quotes a name that is not UTF-8
+        raise InvalidModelError(f"{path}: fails the ONNX checker, on text that is not UTF-8 ({error.reason} at "
+                                f"byte {error.start})") from error
 
     graph = model.graph
     sha256, size = hash_files([path, *external_files])
@@ -59,16 +62,21 @@ def load_onnx(path: Path) -> ModelHandle:
 def _spec(value) -> TensorSpec:
     import onnx
 
+    name = _text(value.name, "a model input/output name")
     if not value.type.HasField("tensor_type"):
-        raise UnsupportedModelError(f"model input/output '{value.name}' is not a tensor; only tensor inputs are supported")
+        raise UnsupportedModelError(f"model input/output '{name}' is not a tensor; only tensor inputs are supported")
     tensor_type = value.type.tensor_type
     if tensor_type.elem_type == onnx.TensorProto.UNDEFINED:
-        raise UnsupportedModelError(f"model input/output '{value.name}' has no element type")
-    dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).name
+        raise UnsupportedModelError(f"model input/output '{name}' has no element type")
+    try:
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).name
+    except KeyError:
+        raise InvalidModelError(f"model input/output '{name}' has element type {tensor_type.elem_type}, which ONNX "
+                                "does not define") from None
     shape: tuple[Dim, ...] | None = None
     if tensor_type.HasField("shape"):
         shape = tuple(_dim(d) for d in tensor_type.shape.dim)
-    return TensorSpec(value.name, dtype, shape)
+    return TensorSpec(name, dtype, shape)
 
 
 def _dim(dim) -> Dim:
@@ -76,9 +84,16 @@ def _dim(dim) -> Dim:
     open, not a size, and a dim_param such as '?' or '' names nothing, so two of them are not one dim."""
     if dim.HasField("dim_value"):
         return dim.dim_value if dim.dim_value > 0 else None
-    if dim.HasField("dim_param") and re.search(r"[A-Za-z]", dim.dim_param):
+    if dim.HasField("dim_param") and re.search(r"[A-Za-z]", _text(dim.dim_param, "a dim name")):
         return dim.dim_param
     return None
+
+
+def _text(value: str | bytes, what: str) -> str:
+    """A string field of the model; protobuf hands over the raw bytes of one that is not valid UTF-8."""
+    if isinstance(value, bytes):
+        raise InvalidModelError(f"{what} is not UTF-8 text ({value[:40]!r})")
+    return value
 
 
 def _op_name(node) -> str:

@@ -41,9 +41,16 @@ def load_model(location: str | Path, *, trust_pickle: bool = False) -> ModelHand
     return torch_loader.load_torch_file(path, model_format, trust_pickle=trust_pickle)
 
 
+def _is_zip(path: Path) -> bool:
+    try:
+        return zipfile.is_zipfile(path)
+    except zipfile.BadZipFile as error:  # a zip end record it cannot follow (multi-disk, bad offsets)
+        raise ModelLoadError(f"{path}: damaged zip archive ({error})") from error
+
+
 def detect_format(path: Path) -> ModelFormat:
     """Tell the format from the file's content, falling back on its suffix."""
-    if zipfile.is_zipfile(path):
+    if _is_zip(path):
         try:
             with zipfile.ZipFile(path) as archive:
                 names = archive.namelist()

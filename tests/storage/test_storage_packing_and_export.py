@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from storage import (
+    DamagedSamplesError,
     ExportError,
     LatencySamples,
     RunData,
@@ -47,12 +48,16 @@ def test_steady_timestamps_pack_far_below_their_raw_size():
     assert len(packing.pack(timestamps, packing.INT64, delta=True)) < timestamps.nbytes / 20
 
 
-def test_an_unknown_codec_or_a_wrong_count_is_refused():
+def test_an_unknown_codec_a_wrong_count_or_a_damaged_chunk_is_a_typed_error():
     blob = packing.pack(np.arange(10), packing.INT64)
-    with pytest.raises(ValueError, match="newer Studio"):
+    with pytest.raises(DamagedSamplesError, match="newer Studio"):
         packing.unpack(blob, 10, packing.INT64, codec=99)
-    with pytest.raises(ValueError, match="expected 11"):
+    with pytest.raises(DamagedSamplesError, match="expected 11"):
         packing.unpack(blob, 11, packing.INT64)
+    with pytest.raises(DamagedSamplesError, match="holds more than 80 bytes, expected 10"):
+        packing.unpack(packing.pack(np.arange(10**6), packing.INT64), 10, packing.INT64)  # inflates 80 bytes only
+    with pytest.raises(DamagedSamplesError, match="damaged"):
+        packing.unpack(blob[:4] + b"\xff" * 8 + blob[12:], 10, packing.INT64)
 
 
 def _run_data() -> RunData:

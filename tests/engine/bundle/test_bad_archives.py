@@ -28,7 +28,7 @@ def test_an_empty_member_is_explained(tmp_path):
     path = tmp_path / "empty.npz"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("x.npy", b"")
-    with pytest.raises(InputError, match=r"member\(s\) \['x'\] are not NumPy arrays"):
+    with pytest.raises(InputError, match=r"not a readable \.npz \(ValueError: EOF: reading magic string"):
         prepare_inputs(SPECS, InputRequest(npz=path))
 
 
@@ -54,3 +54,18 @@ def test_a_zip_bomb_bundle_is_refused_before_extracting(tmp_path):
     # execute / assert
     with pytest.raises(BundleVerificationError, match="over 100×\\): not a bundle the studio wrote"):
         verify_bundle(path)
+
+
+def test_an_npz_member_declaring_more_values_than_it_holds_is_refused_before_allocating(tmp_path):
+    # setup: an .npy header claiming 10^12 float32 values, followed by 16 bytes
+    import io
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10**12,)})
+    path = tmp_path / "liar.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x.npy", header.getvalue() + b"\0" * 16)
+
+    # execute / assert
+    with pytest.raises(ArrayFileError, match="declares 4,000,000,000,000 bytes of values but holds"):
+        read_npz(path)
