@@ -9,10 +9,12 @@ or a zip member goes through `inside_bundle`, because a bundle may come from any
 from __future__ import annotations
 
 import errno
+import glob
 import hashlib
 import os
 import shutil
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -23,6 +25,8 @@ from engine.errors import EngineError
 MANIFEST_NAME = "manifest.json"
 BUNDLE_KIND = "open-autoglm-studio deployment bundle"
 STAGING_SUFFIX = ".partial"
+OWNER_FILE = ".owner"  # in a staging folder: the exporting process's pid and start time
+STALE_UNOWNED_S = 600.0
 
 
 class BundleError(EngineError):
@@ -134,7 +138,9 @@ class Staging:
 
     def __init__(self, target: Path):
         self.target = target
+        remove_stale_staging(target)
         self.root = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=STAGING_SUFFIX, dir=target.parent))
+        (self.root / OWNER_FILE).write_text(f"{os.getpid()} {_started(os.getpid())}")
 
     def __enter__(self) -> Staging:
         return self
@@ -155,6 +161,38 @@ class Staging:
             if previous is not None:
                 os.replace(previous, self.target)
             raise
+
+
+def remove_stale_staging(target: Path) -> list[Path]:
+    """Staging folders an interrupted export to `target` left (kill -9, power loss): those whose exporting process
+    is gone. A folder without an owner note is left for STALE_UNOWNED_S, in case its export has just begun."""
+    removed = []
+    for folder in target.parent.glob(f".{glob.escape(target.name)}.*{STAGING_SUFFIX}"):
+        if folder.is_dir() and not folder.is_symlink() and not _owner_alive(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _owner_alive(folder: Path) -> bool:
+    try:
+        pid, started = (folder / OWNER_FILE).read_text().split()
+        return _started(int(pid)) == started
+    except (OSError, ValueError):
+        try:
+            return time.time() - folder.stat().st_mtime < STALE_UNOWNED_S
+        except OSError:
+            return True
+
+
+def _started(pid: int) -> str:
+    """When process `pid` started (a reused pid gives another time), or "gone"."""
+    import psutil
+
+    try:
+        return f"{psutil.Process(pid).create_time():.3f}"
+    except psutil.Error:
+        return "gone"
 
 
 def disk_error(error: OSError, where: str) -> BundleError:

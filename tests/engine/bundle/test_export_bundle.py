@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -12,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 from engine.backends import BackendOptions
@@ -285,3 +287,22 @@ def test_a_relative_bundle_path_verifies_and_runs_predict(tmp_path, monkeypatch)
 
     # assert
     assert report.bundle == "bundle" and report.outputs[0].max_abs_diff == 0.0
+
+
+def test_staging_left_by_a_killed_export_is_removed_by_the_next_export_to_the_same_place(tmp_path):
+    # setup: the staging folder of an export whose process is gone (kill -9), and one of an export still running
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / ".bundle.abc123.partial"
+    (stale / "bundle").mkdir(parents=True)
+    (stale / "bundle" / "model.onnx").write_bytes(b"\0" * 1000)
+    (stale / ".owner").write_text(f"{gone.stdout.strip()} 12345.000")
+    live = tmp_path / ".bundle.def456.partial"  # another export to the same place, still running
+    live.mkdir()
+    (live / ".owner").write_text(f"{os.getpid()} {psutil.Process().create_time():.3f}")
+
+    # execute
+    _export(SAMPLE_TRANSFORMER, tmp_path / "bundle")
+
+    # assert
+    assert not stale.exists() and live.exists()
+    assert _leftovers(tmp_path, keep={"bundle", ".bundle.def456.partial"}) == []
