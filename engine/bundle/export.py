@@ -36,6 +36,7 @@ from core.progress import Progress
 from engine.backends import BackendOptions, get_backend
 from engine.bundle.files import (
     MANIFEST_NAME,
+    SIGNATURE_NAME,
     BundleCancelled,
     BundleError,
     BundleExistsError,
@@ -61,6 +62,7 @@ from engine.bundle.model import (
     write_torch,
 )
 from engine.bundle.predict import predict_script, readme_text
+from engine.bundle.signing import check_private_key, sign_bundle
 from engine.bundle.verify import VerificationReport, verify_bundle
 from engine.device.discovery import DeviceRunner
 from engine.errors import EngineError, OptimizationCancelled, first_line
@@ -95,6 +97,7 @@ class BundleRequest:
     tool_version: str = "unknown"
     zip: bool = False
     force: bool = False
+    sign_key: Path | None = None  # an Ed25519 private key (PEM): the bundle gets manifest.json.sig
 
     @property
     def target(self) -> Path:
@@ -146,7 +149,8 @@ def export_bundle(request: BundleRequest, *, render_report: ReportRenderer | Non
         raise disk_error(error, str(target)) from error
     report(1.0, f"bundle written to {target}")
     size = target.stat().st_size if request.zip else sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
-    return BundleResult(target, manifest, tuple(entry["path"] for entry in manifest["files"]) + (MANIFEST_NAME,),
+    written = (MANIFEST_NAME, SIGNATURE_NAME) if request.sign_key is not None else (MANIFEST_NAME,)
+    return BundleResult(target, manifest, tuple(entry["path"] for entry in manifest["files"]) + written,
                         size, time.perf_counter() - started)
 
 
@@ -157,6 +161,8 @@ def _check_request(request: BundleRequest) -> None:
         raise BundleError("give either a recipe to apply or the recipe that produced the model, not both")
     if request.recipe is not None and request.format != "onnx":
         raise BundleError(f"optimized models are ONNX: a recipe cannot produce {request.format}; use format onnx")
+    if request.sign_key is not None:
+        check_private_key(request.sign_key)  # before any work: a wrong key fails in a second, not after optimizing
 
 
 def _build(request: BundleRequest, folder: Path, work: Path, render_report: ReportRenderer | None,
@@ -216,6 +222,8 @@ def _build(request: BundleRequest, folder: Path, work: Path, render_report: Repo
         manifest = finish_manifest(manifest, folder)
     _check_cancel(cancel)
     (folder / MANIFEST_NAME).write_text(manifest_text(manifest), encoding="utf-8")
+    if request.sign_key is not None:
+        sign_bundle(folder, request.sign_key)
     return manifest
 
 

@@ -23,6 +23,7 @@ from core import bounded_json
 from engine.errors import EngineError
 
 MANIFEST_NAME = "manifest.json"
+SIGNATURE_NAME = "manifest.json.sig"  # engine.bundle.signing: over manifest.json, so not listed in it
 BUNDLE_KIND = "open-autoglm-studio deployment bundle"
 STAGING_SUFFIX = ".partial"
 OWNER_FILE = ".owner"  # in a staging folder: the exporting process's pid and start time

@@ -27,6 +27,7 @@ from core.progress import Progress
 from engine.backends import BackendOptions, get_backend
 from engine.bundle.files import (
     MANIFEST_NAME,
+    SIGNATURE_NAME,
     BundleCancelled,
     BundleVerificationError,
     bundle_files,
@@ -34,6 +35,7 @@ from engine.bundle.files import (
     read_manifest,
     sha256_of,
 )
+from engine.bundle.signing import check_signature
 from engine.device.discovery import DeviceRunner
 from engine.device.environment import THREAD_VARIABLES
 from engine.errors import EngineError, first_line
@@ -85,14 +87,17 @@ class VerificationReport:
     outputs: tuple[OutputCheck, ...]  # empty when predict.py was not run
     notes: tuple[str, ...] = field(default_factory=tuple)
     predict_ran: bool = False
+    signed_by: str | None = None  # the public key the signature was checked against; None: not checked
 
     def to_dict(self) -> dict:
         return {"bundle": self.bundle, "passed": True, "files_checked": self.files_checked, "backend": self.backend,
-                "provider": self.provider, "predict_ran": self.predict_ran,
+                "provider": self.provider, "predict_ran": self.predict_ran, "signed_by": self.signed_by,
                 "outputs": [o.to_dict() for o in self.outputs], "notes": list(self.notes)}
 
     def text(self) -> str:
         lines = [f"bundle {self.bundle}: OK",
+                 f"  signed by the key of {self.signed_by}: the signature over manifest.json is valid" if self.signed_by
+                 else "  signature not checked (--public-key KEY.pub checks who signed it)",
                  f"  {self.files_checked} files match manifest.json (sha256 and size)"]
         if not self.predict_ran:
             lines.append("  predict.py was not run (nothing in the bundle runs unless asked: --run-predict runs it "
@@ -105,19 +110,20 @@ class VerificationReport:
 
 
 def verify_bundle(path: str | Path, *, inputs: str | Path | None = None, run_predict: bool = False,
-                  cancel: threading.Event | None = None, progress: Progress | None = None) -> VerificationReport:
-    """Check hashes and, with `run_predict`, predict.py against the studio; raises BundleVerificationError saying
-    what is wrong. A relative `path` is taken from the current folder (predict.py runs in another one)."""
+                  public_key: Path | None = None, cancel: threading.Event | None = None,
+                  progress: Progress | None = None) -> VerificationReport:
+    """Check the signature (with `public_key`), the hashes and, with `run_predict`, predict.py against the studio;
+    raises BundleVerificationError saying what is wrong. A relative `path` is taken from the current folder."""
     cancel = cancel or threading.Event()
     report = progress or (lambda fraction, message: None)
     shown, path = Path(path), Path(path).absolute()
     if path.is_file():
         with tempfile.TemporaryDirectory(prefix="autoglm-verify-") as folder:
             root = _extract_zip(path, Path(folder))
-            return _verify_folder(root, shown, inputs, run_predict, cancel, report)
+            return _verify_folder(root, shown, inputs, run_predict, public_key, cancel, report)
     if not path.is_dir():
         raise BundleVerificationError(f"{shown}: no such bundle folder or .zip")
-    return _verify_folder(path, shown, inputs, run_predict, cancel, report)
+    return _verify_folder(path, shown, inputs, run_predict, public_key, cancel, report)
 
 
 def check_files(root: Path) -> tuple[dict, int]:
@@ -132,7 +138,8 @@ def check_files(root: Path) -> tuple[dict, int]:
             raise BundleVerificationError(f"{root / MANIFEST_NAME}: a file entry {entry!r} lacks a path or sha256")
         inside_bundle(root, entry.get("path"))
         expected[entry["path"]] = entry
-    present = {relative: file for relative, file in bundle_files(root) if relative != MANIFEST_NAME}
+    present = {relative: file for relative, file in bundle_files(root) if relative not in (MANIFEST_NAME,
+                                                                                             SIGNATURE_NAME)}
     added = sorted(set(present) - set(expected))
     if added:
         raise BundleVerificationError(f"{root}: {', '.join(added)} is not in manifest.json: a file was added "
@@ -169,15 +176,19 @@ def _check_structure(manifest: dict, path: Path) -> None:
         raise BundleVerificationError(f"{path}: 'model.inputs' must list inputs by name; the manifest was damaged")
 
 
-def _verify_folder(root: Path, shown: Path, inputs: str | Path | None, run_predict: bool, cancel: threading.Event,
-                   report: Progress) -> VerificationReport:
-    report(0.0, "checking file hashes")
+def _verify_folder(root: Path, shown: Path, inputs: str | Path | None, run_predict: bool, public_key: Path | None,
+                   cancel: threading.Event, report: Progress) -> VerificationReport:
+    if public_key is not None:
+        report(0.0, "checking the signature")
+        check_signature(root, public_key)
+    report(0.05, "checking file hashes")
     manifest, count = check_files(root)
+    signed_by = str(public_key) if public_key is not None else None
     _check_cancel(cancel)
     runtime, model = manifest["runtime"], manifest["model"]
     if not run_predict:
         report(1.0, "bundle files verified")
-        return VerificationReport(str(shown), count, runtime["backend"], runtime["provider"], ())
+        return VerificationReport(str(shown), count, runtime["backend"], runtime["provider"], (), signed_by=signed_by)
     provider, notes = _provider_here(runtime["backend"], runtime["provider"])
     feed = _load_feed(Path(inputs) if inputs else inside_bundle(root, manifest["sample_inputs"]["file"]),
                       [spec["name"] for spec in model["inputs"]])
@@ -189,7 +200,8 @@ def _verify_folder(root: Path, shown: Path, inputs: str | Path | None, run_predi
     ours = _studio_outputs(inside_bundle(root, model["files"][0]), runtime, provider, feed)
     checks = _compare(ours, theirs)
     report(1.0, "bundle verified")
-    return VerificationReport(str(shown), count, runtime["backend"], provider, checks, tuple(notes), predict_ran=True)
+    return VerificationReport(str(shown), count, runtime["backend"], provider, checks, tuple(notes), predict_ran=True,
+                              signed_by=signed_by)
 
 
 def _check_external_data(root: Path, manifest: dict, listed: set[str]) -> None:

@@ -19,6 +19,7 @@ from studio.reports.run_report import write_run_report
 from studio.usecases.bundles import (
     ExportRequest,
     export_deployment_bundle,
+    new_signing_key,
     verify_deployment_bundle,
 )
 
@@ -33,6 +34,8 @@ def add_export_commands(commands, common: argparse.ArgumentParser) -> None:
     export.add_argument("--format", choices=("onnx", "torchscript", "pt2"), default="onnx")
     export.add_argument("--zip", action="store_true", help="write a .zip instead of a folder")
     export.add_argument("--force", action="store_true", help="replace an existing bundle")
+    export.add_argument("--sign-key", metavar="KEY", help="sign the bundle with this Ed25519 private key (PEM; "
+                        "`keygen` makes one): verify-bundle --public-key KEY.pub then catches any later change")
     add_trust_pickle_option(export)
     export.add_argument("-o", "--output", required=True, metavar="DIR")
     add_input_options(export)
@@ -43,6 +46,8 @@ def add_export_commands(commands, common: argparse.ArgumentParser) -> None:
                                  help="check a bundle's hashes; with --run-predict, that predict.py reproduces the "
                                  "studio's outputs")
     verify.add_argument("bundle", metavar="DIR", help="a bundle folder or .zip")
+    verify.add_argument("--public-key", metavar="KEY.pub", help="check the bundle's signature against this Ed25519 "
+                        "public key first: an unsigned bundle, or one changed after signing, fails")
     verify.add_argument("--run-predict", action="store_true",
                         help="also run the bundle's predict.py (its code: only for bundles you trust) in a clean "
                         "process in a temporary folder, and compare its outputs with the studio's")
@@ -50,6 +55,11 @@ def add_export_commands(commands, common: argparse.ArgumentParser) -> None:
                         "bundle's sample inputs)")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(handler=_verify)
+
+    keygen = commands.add_parser("keygen", parents=[common], help="make an Ed25519 key pair to sign bundles with")
+    keygen.add_argument("key", metavar="PATH", help="the private key's file (PATH.pub gets the public key); never "
+                        "replaces an existing file")
+    keygen.set_defaults(handler=_keygen)
 
     report = commands.add_parser("report", parents=[common], help="an HTML report of a run, or a comparison of runs")
     report.add_argument("--run", type=int, required=True, metavar="ID", help="the run (the baseline when comparing)")
@@ -63,7 +73,7 @@ def _export(args: argparse.Namespace) -> int:
     request = ExportRequest(output=args.output, model=args.model, run_id=args.run, artifact_id=args.artifact,
                             recipe=Recipe.load(args.recipe) if args.recipe else None, format=args.format, zip=args.zip,
                             force=args.force, inputs=input_request(args) if given else None, db_url=db_url(args),
-                            trust_pickle=args.trust_pickle)
+                            trust_pickle=args.trust_pickle, sign_key=args.sign_key)
     with cancel_on_interrupt() as cancel:
         result = export_deployment_bundle(request, cancel=cancel, progress=None if args.json else progress_bar())
     if args.json:
@@ -76,8 +86,16 @@ def _export(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     with cancel_on_interrupt() as cancel:
-        report = verify_deployment_bundle(args.bundle, args.inputs, run_predict=args.run_predict, cancel=cancel)
+        report = verify_deployment_bundle(args.bundle, args.inputs, run_predict=args.run_predict,
+                                          public_key=args.public_key, cancel=cancel)
     print_out(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report.text())
+    return 0
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    public = new_signing_key(args.key)
+    print_out(f"private key {args.key} (keep it secret; readable by you only), public key {public}\n"
+              f"sign with: export ... --sign-key {args.key}; check with: verify-bundle DIR --public-key {public}")
     return 0
 
 

@@ -14,6 +14,7 @@ from studio.usecases.benchmark import LiveFeed, benchmark_model
 from studio.usecases.bundles import (
     ExportRequest,
     export_deployment_bundle,
+    new_signing_key,
     verify_deployment_bundle,
 )
 from studio.usecases.generation import (
@@ -67,6 +68,6 @@ __all__ = [
     "annotate_run", "benchmark_generation", "benchmark_model", "compare_run_profiles", "compare_runs",
     "compare_with_samples", "default_optimized_path", "delete_run", "export_deployment_bundle", "export_run",
     "list_devices", "list_runs", "load_run", "load_run_profile", "model_macs", "monitor_telemetry", "move_store_aside",
-    "open_model", "open_sampler", "open_store", "optimization_options", "optimize_model", "parse_list",
+    "new_signing_key", "open_model", "open_sampler", "open_store", "optimization_options", "optimize_model", "parse_list",
     "plan_optimization_for", "profile_model", "sample_models", "sweep_model", "thread_count", "verify_deployment_bundle",
 ]

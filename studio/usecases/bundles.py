@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from core.progress import Progress
 from engine.backends import BackendOptions
 from engine.bundle.export import BundleRequest, BundleResult, export_bundle
+from engine.bundle.signing import new_key_pair
 from engine.bundle.verify import VerificationReport, verify_bundle
 from engine.device.discovery import DeviceRunner
 from engine.errors import InputError
@@ -40,6 +41,7 @@ class ExportRequest:
     inputs: InputRequest | None = None  # None: the source run's shapes, else the model's defaults
     db_url: str | None = None
     trust_pickle: bool = False
+    sign_key: str | None = None  # an Ed25519 private key (PEM) to sign the bundle with
 
 
 @dataclass
@@ -72,7 +74,8 @@ def export_deployment_bundle(request: ExportRequest, *, cancel: threading.Event 
                       produced_by=source.produced_by, fidelity=source.fidelity, original=source.parent,
                       runner=runner, options=options, inputs=request.inputs or _run_inputs(run),
                       benchmark=run_summary(run) if run else None, tool_version=__version__,
-                      zip=request.zip, force=request.force),
+                      zip=request.zip, force=request.force,
+                      sign_key=Path(request.sign_key) if request.sign_key else None),
         render_report=bundle_report_renderer(run, original=source.original_run), cancel=cancel,
         progress=progress)
     if source.artifact_id is not None:
@@ -82,12 +85,17 @@ def export_deployment_bundle(request: ExportRequest, *, cancel: threading.Event 
 
 
 def verify_deployment_bundle(path: str, inputs: str | None = None, *, run_predict: bool = False,
-                             cancel: threading.Event | None = None, progress: Progress | None = None
-                             ) -> VerificationReport:
-    """verify-bundle: every hash; with `run_predict`, predict.py in a clean process giving the studio's exact
-    outputs (nothing in the bundle runs otherwise)."""
-    return verify_bundle(path, inputs=Path(inputs) if inputs else None, run_predict=run_predict, cancel=cancel,
-                         progress=progress)
+                             public_key: str | None = None, cancel: threading.Event | None = None,
+                             progress: Progress | None = None) -> VerificationReport:
+    """verify-bundle: the signature (with `public_key`), every hash; with `run_predict`, predict.py in a clean
+    process giving the studio's exact outputs (nothing in the bundle runs otherwise)."""
+    return verify_bundle(path, inputs=Path(inputs) if inputs else None, run_predict=run_predict,
+                         public_key=Path(public_key) if public_key else None, cancel=cancel, progress=progress)
+
+
+def new_signing_key(path: str) -> Path:
+    """A new Ed25519 key pair: `path` (private) and `path`.pub; returns the public key's path."""
+    return new_key_pair(Path(path))
 
 
 def _source(request: ExportRequest) -> _Source:
