@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -78,16 +79,55 @@ class ProgressLines:
 
 @contextlib.contextmanager
 def cancel_on_interrupt() -> Iterator[threading.Event]:
-    """Ctrl+C stops the run cooperatively, so the samples taken so far are still reported."""
+    """The first Ctrl+C (or SIGTERM) stops the work cooperatively, so what was measured is still reported and
+    saved (as cancelled); the second ends the process at once, even when the main thread is stuck in a model load
+    or an inference that never returns. Signals are read by a watcher thread from Python's wakeup pipe, which the
+    interpreter writes to from its C-level handler whatever the main thread is doing."""
     cancel = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield cancel
         return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: cancel.set())
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    previous_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    previous = {number: signal.signal(number, lambda signum, frame: None) for number in STOP_SIGNALS}
+    watcher = threading.Thread(target=_watch_signals, args=(read_end, cancel), name="stop-signals", daemon=True)
+    watcher.start()
     try:
         yield cancel
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.set_wakeup_fd(previous_fd)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        os.close(write_end)  # the watcher reads end-of-file and returns
+        watcher.join(timeout=1.0)
+        os.close(read_end)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _watch_signals(read_end: int, cancel: threading.Event) -> None:
+    received = 0
+    while True:
+        try:
+            data = os.read(read_end, 64)
+        except OSError:
+            return
+        if not data:
+            return
+        for number in data:
+            if number not in STOP_SIGNALS:
+                continue
+            received += 1
+            if received == 1:
+                cancel.set()
+                sys.stderr.write(f"\n{PROG}: stopping: finishing the current step and keeping what was measured "
+                                 "(press Ctrl+C again to quit at once)\n")
+            else:
+                sys.stderr.write(f"\n{PROG}: quitting at once\n")
+                sys.stderr.flush()
+                os._exit(130)
 
 
 def one_line(error: BaseException) -> str:
