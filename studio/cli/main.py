@@ -10,6 +10,7 @@ import argparse
 import os
 import shlex
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -154,11 +155,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")
         return 130
-    except Exception as error:  # a bug of ours: still one line, and the traceback on request
+    except Exception as error:  # a bug of ours: still one line, with the traceback kept in a log file
         if debug:
             traceback.print_exc()
-        sys.stderr.write(f"{PROG}: internal error: {type(error).__name__}: {one_line(error)} (rerun with --debug and report it)\n")
+        kept = _keep_traceback()
+        where = f"the traceback is in {kept}" if kept else "rerun with --debug for the traceback"
+        sys.stderr.write(f"{PROG}: internal error: {type(error).__name__}: {one_line(error)} ({where}; please "
+                         "report it)\n")
         return EXIT_INTERNAL
+
+
+def _keep_traceback() -> Path | None:
+    """Writes the exception being handled, with its traceback, to a file in the user's log folder
+    (AUTOGLM_STUDIO_LOGS overrides it); None when even that cannot be written."""
+    import platformdirs
+
+    folder = Path(os.environ.get("AUTOGLM_STUDIO_LOGS") or platformdirs.user_log_dir("autoglm-studio", appauthor=False))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = folder / f"internal-error-{stamp}-{os.getpid()}.txt"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{PROG} {__version__}: {' '.join(sys.argv)}\n\n{traceback.format_exc()}", encoding="utf-8")
+    except OSError:
+        return None
+    return path
 
 
 if __name__ == "__main__":
