@@ -11,6 +11,7 @@ from engine.errors import (
     ModelLoadError,
     ModelNotFoundError,
     UnsupportedModelError,
+    first_line,
 )
 from engine.model import onnx_loader, torch_loader
 from engine.model.handle import ModelFormat, ModelHandle
@@ -54,8 +55,8 @@ def detect_format(path: Path) -> ModelFormat:
         try:
             with zipfile.ZipFile(path) as archive:
                 names = archive.namelist()
-        except (zipfile.BadZipFile, OSError) as error:
-            raise ModelLoadError(f"{path}: damaged zip archive ({error})") from error
+        except (zipfile.BadZipFile, OSError, ValueError) as error:  # ValueError: member names that are not UTF-8
+            raise ModelLoadError(f"{path}: damaged zip archive ({first_line(error)})") from error
         if any(name.endswith("/archive_format") for name in names):
             return ModelFormat.TORCH_EXPORT
         if any(name.endswith("/constants.pkl") for name in names) and any("/code/" in name for name in names):
