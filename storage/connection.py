@@ -8,6 +8,7 @@ up front under the busy timeout instead of failing half way through. PostgreSQL 
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import weakref
@@ -190,6 +191,18 @@ def _create_engine(url: URL, options: DatabaseOptions) -> tuple[Engine, Path | N
             "the 'psycopg[binary]' package.") from None
 
 
+DAMAGED_KEY = "__damaged__"  # a stored JSON value that could not be decoded: {DAMAGED_KEY: why}
+
+
+def tolerant_json(text: str) -> Any:
+    """SQLite's JSON columns are text a damaged file can garble; one such value marks its row damaged
+    ({DAMAGED_KEY: why}, see storage.run_queries) instead of failing every query that reads it."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as error:
+        return {DAMAGED_KEY: f"not valid JSON ({str(error).splitlines()[0][:120]})"}
+
+
 def _sqlite_file(url: URL) -> Path:
     database = url.database or ""
     if database in ("", ":memory:") or url.query.get("mode") == "memory":
@@ -206,7 +219,7 @@ def _sqlite_file(url: URL) -> Path:
 
 
 def _create_sqlite_engine(url: URL, path: Path, options: DatabaseOptions) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": options.busy_timeout_s})
+    engine = create_engine(url, connect_args={"timeout": options.busy_timeout_s}, json_deserializer=tolerant_json)
     busy_ms = round(options.busy_timeout_s * 1000)
 
     @event.listens_for(engine, "connect")

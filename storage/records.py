@@ -120,6 +120,7 @@ class RunRecord:
     telemetry_count: int
     sweep_id: int | None = None
     sweep_point: str | None = None
+    damaged: str | None = None  # which stored fields could not be decoded (they read as empty); None: all could
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)

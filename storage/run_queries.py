@@ -6,12 +6,15 @@ These functions take an open Session so the repository decides the transaction a
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from storage import packing
+from storage.connection import DAMAGED_KEY
 from storage.records import (
     EnergyFigure,
     LatencySamples,
@@ -108,24 +111,36 @@ def _tags_of(session: Session, run_ids: list[int]) -> dict[int, tuple[str, ...]]
 
 
 def _record(run: RunRow, model: ModelRow | None, artifact: ArtifactRow | None, tags: tuple[str, ...]) -> RunRecord:
-    return RunRecord(
+    """The stored row as a record; a JSON field a damaged file garbled reads as empty, and the record says which
+    (RunRecord.damaged), so one bad row never hides the others."""
+    problems: list[str] = []
+
+    def decoded(name: str, empty: Any) -> Any:
+        value = getattr(run, name)
+        if isinstance(value, dict) and set(value) == {DAMAGED_KEY}:
+            problems.append(f"{name} {value[DAMAGED_KEY]}")
+            return empty
+        return value
+
+    energy = decoded("energy", None) or ()
+    record = RunRecord(
         id=run.id,
         status=run.status,
         device=run.device,
         backend=run.backend,
         provider=run.provider,
-        provider_options=dict(run.provider_options),
-        settings=dict(run.settings),
+        provider_options=dict(decoded("provider_options", {})),
+        settings=dict(decoded("settings", {})),
         model=StoredModel(model.id, model.path, model.sha256, model.format) if model is not None else None,
         artifact_id=run.artifact_id,
         artifact_path=artifact.path if artifact is not None else None,
         started_at=run.started_at,
         ended_at=run.ended_at,
         error=run.error,
-        summary=run.summary,
-        telemetry_summary=run.telemetry_summary,
-        energy=tuple(EnergyFigure.from_dict(figure) for figure in run.energy or ()),
-        environment=dict(run.environment),
+        summary=decoded("summary", None),
+        telemetry_summary=decoded("telemetry_summary", None),
+        energy=(),
+        environment=dict(decoded("environment", {})),
         host=run.host,
         tags=tags,
         notes=run.notes,
@@ -134,3 +149,8 @@ def _record(run: RunRow, model: ModelRow | None, artifact: ArtifactRow | None, t
         sweep_id=run.sweep_id,
         sweep_point=run.sweep_point,
     )
+    try:
+        figures = tuple(EnergyFigure.from_dict(figure) for figure in energy)
+    except (TypeError, KeyError, AttributeError, ValueError):
+        figures, problems = (), [*problems, "energy holds figures of an unknown form"]
+    return replace(record, energy=figures, damaged="; ".join(problems) or None)

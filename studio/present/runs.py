@@ -15,10 +15,13 @@ def runs_text(page: RunPage, offset: int) -> str:
     for run in page.runs:
         latency = (run.summary or {}).get("latency_ms", {})
         model = run.model.path.rsplit("/", 1)[-1] if run.model else "?"
-        rows.append((run.id, run.started_at.strftime("%Y-%m-%d %H:%M"), run.status, model, run.device,
+        status = f"{run.status} (damaged)" if run.damaged else run.status
+        rows.append((run.id, run.started_at.strftime("%Y-%m-%d %H:%M"), status, model, run.device,
                      f"{run.backend}:{run.provider or '-'}", milliseconds(latency.get("p50")),
                      milliseconds(latency.get("p99")), ",".join(run.tags)))
     shown = f"runs {offset + 1}-{offset + len(page.runs)} of {page.total}"
+    damaged = [f"run {run.id} is damaged: {run.damaged} (shown as missing)" for run in page.runs if run.damaged]
+    shown = "\n".join([shown, *damaged])
     return table(("id", "started (UTC)", "status", "model", "device", "runs with", "p50", "p99", "tags"), rows) + f"\n{shown}"
 
 
@@ -34,6 +37,8 @@ def run_text(data: RunData) -> str:
         + (f", ended {run.ended_at.isoformat(timespec='seconds')}" if run.ended_at else ""),
         f"samples     {data.latency.latencies_ns.size:,} latency samples stored",
     ]
+    if run.damaged:
+        lines.append(f"damaged     {run.damaged}: shown as missing")
     if run.tags or run.notes:
         lines.append(f"tags        {', '.join(run.tags) or '-'}; notes: {run.notes or '-'}")
     latency = summary.get("latency_ms")

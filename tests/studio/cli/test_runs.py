@@ -168,3 +168,26 @@ def test_impossible_run_requests_are_one_line_and_exit_2(tmp_path, capsys, argv,
     # assert
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_damaged_row_stays_local_and_the_other_runs_stay_usable(tmp_path, capsys):
+    # setup: two runs; the first's summary is garbled, the second's samples are damaged
+    import sqlite3
+
+    database = tmp_path / "studio.db"
+    first, second = (_bench(capsys, "--db", str(database))["run_id"] for _ in range(2))
+    with sqlite3.connect(database) as connection:
+        connection.execute("UPDATE runs SET summary = '{broken' WHERE id = ?", (first,))
+        connection.execute("UPDATE latency_chunks SET latencies = x'00112233' WHERE run_id = ?", (second,))
+
+    # execute / assert: both listed, the damaged one marked with why
+    assert main(["runs", "list", "--db", str(database)]) == 0
+    out = capsys.readouterr().out
+    assert "completed (damaged)" in out and f"run {first} is damaged: summary not valid JSON" in out
+    assert main(["runs", "show", str(first), "--db", str(database)]) == 0
+    assert "damaged     summary not valid JSON" in capsys.readouterr().out
+    # execute / assert: the run whose samples are damaged is one line; the other still compares and exports
+    assert main(["runs", "show", str(second), "--db", str(database)]) == 2
+    assert "a chunk of samples is damaged" in capsys.readouterr().err
+    assert main(["runs", "export", str(first), "--format", "csv", "-o", str(tmp_path / "first.csv"),
+                 "--db", str(database)]) == 0
