@@ -55,8 +55,9 @@ def detect_format(path: Path) -> ModelFormat:
         try:
             with zipfile.ZipFile(path) as archive:
                 names = archive.namelist()
-        except (zipfile.BadZipFile, OSError, ValueError) as error:  # ValueError: member names that are not UTF-8
-            raise ModelLoadError(f"{path}: damaged zip archive ({first_line(error)})") from error
+        except Exception as error:  # noqa: BLE001 - a damaged directory fails in zipfile many ways (BadZipFile,
+            # UnicodeDecodeError on names, NotImplementedError on versions, struct.error...): all "damaged"
+            raise ModelLoadError(f"{path}: damaged zip archive ({type(error).__name__}: {first_line(error)})") from error
         if any(name.endswith("/archive_format") for name in names):
             return ModelFormat.TORCH_EXPORT
         if any(name.endswith("/constants.pkl") for name in names) and any("/code/" in name for name in names):
