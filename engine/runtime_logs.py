@@ -7,7 +7,9 @@ imported (`ort_severity()`), so nothing here imports a runtime.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
 THIRD_PARTY_LOGGERS = ("torch", "onnxruntime", "transformers", "onnxscript", "nncf", "openvino")
 ORT_VERBOSE, ORT_QUIET = 2, 4  # ONNX Runtime severities: 2 warning and up; 4 fatal only
@@ -25,3 +27,36 @@ def configure(verbose: bool) -> None:
 def ort_severity() -> int:
     """The log severity ONNX Runtime sessions and its default logger get."""
     return ORT_VERBOSE if _verbose else ORT_QUIET
+
+
+@contextlib.contextmanager
+def captured() -> Iterator[list[str]]:
+    """During a third-party call that logs its reason before it raises (torch.export.load): the lines it logs are
+    kept in the yielded list instead of printed (unless verbose), so our one-line error can quote the reason."""
+    lines: list[str] = []
+    if _verbose:
+        yield lines
+        return
+    handler = _ListHandler(lines)
+    saved = {}
+    existing = [name for name in logging.root.manager.loggerDict if name.split(".")[0] in THIRD_PARTY_LOGGERS]
+    for name in {*THIRD_PARTY_LOGGERS, *existing}:  # torch gives some of its loggers handlers of their own
+        logger = logging.getLogger(name)
+        saved[name] = (logger.handlers[:], logger.propagate)
+        logger.handlers, logger.propagate = [handler], False
+    try:
+        yield lines
+    finally:
+        for name, (handlers, propagate) in saved.items():
+            logger = logging.getLogger(name)
+            logger.handlers, logger.propagate = handlers, propagate
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, lines: list[str]):
+        super().__init__(logging.DEBUG)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        error = record.exc_info[1] if record.exc_info else None
+        self.lines.append(f"{type(error).__name__}: {error}" if error is not None else record.getMessage())

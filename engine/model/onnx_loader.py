@@ -29,8 +29,8 @@ def load_onnx(path: Path) -> ModelHandle:
     except DecodeError as error:
         raise CorruptModelError(f"{path}: not a readable ONNX file (truncated or not ONNX at all: {error})") from error
     external_files = _external_data_files(path, model)  # before the checker: its messages on these are vaguer
-    try:
-        onnx.checker.check_model(str(path))
+    try:  # by path (it reaches external data and models over 2 GiB); a path ONNX cannot take as text, by proto
+        onnx.checker.check_model(str(path) if _utf8(str(path)) else model)
     except onnx.checker.ValidationError as error:
         raise InvalidModelError(f"{path}: fails the ONNX checker: {first_line(error)}") from error
     except UnicodeDecodeError as error:  # the checker's message quotes a name that is not UTF-8
@@ -89,6 +89,14 @@ def _dim(dim) -> Dim:
     return None
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a file name that is not UTF-8 reaches Python as surrogate escapes
+        return False
+    return True
+
+
 def _text(value: str | bytes, what: str) -> str:
     """A string field of the model; protobuf hands over the raw bytes of one that is not valid UTF-8."""
     if isinstance(value, bytes):
@@ -112,6 +120,13 @@ def _index_bounds(graph, input_names: set[str]) -> dict[str, int]:
     return bounds
 
 
+def _byte_count(info: dict[str, str], key: str, tensor: str) -> int:
+    text = info.get(key, "0")
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidModelError(f"tensor '{tensor}': external-data {key} {text[:40]!r} is not a byte count")
+    return int(text)
+
+
 def _external_data_files(path: Path, model) -> list[Path]:
     """Every external data file the model refers to, checked to exist, fit, and stay beside the model."""
     import onnx
@@ -122,13 +137,16 @@ def _external_data_files(path: Path, model) -> list[Path]:
         for tensor in graph.initializer:
             if tensor.data_location != onnx.TensorProto.EXTERNAL:
                 continue
-            info = {entry.key: entry.value for entry in tensor.external_data}
+            info = {_text(entry.key, "an external-data key"): _text(entry.value, "an external-data value")
+                    for entry in tensor.external_data}
+            if "\0" in info.get("location", ""):
+                raise InvalidModelError(f"{path}: tensor '{tensor.name}' names an external data file with a NUL byte")
             location = (folder / info.get("location", "")).resolve()
             if not location.is_relative_to(folder) or location == folder:
                 raise InvalidModelError(f"{path}: tensor '{tensor.name}' points at external data outside the model folder")
             if not location.is_file():
                 raise ModelLoadError(f"{path}: external data file '{info.get('location')}' for tensor '{tensor.name}' is missing")
-            end = int(info.get("offset", 0)) + int(info.get("length", 0))
+            end = _byte_count(info, "offset", tensor.name) + _byte_count(info, "length", tensor.name)
             if location.stat().st_size < end:
                 raise CorruptModelError(f"{path}: external data file '{location.name}' is truncated (needs {end} bytes)")
             files[location] = None

@@ -10,6 +10,7 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+from engine import runtime_logs
 from engine.device.discovery import torch_installed
 from engine.errors import (
     CorruptModelError,
@@ -132,10 +133,12 @@ def _load_pickle(path: Path, trust_pickle: bool):
 def _load_export(path: Path):
     import torch
 
-    try:
-        return torch.export.load(str(path))
-    except (RuntimeError, KeyError, ValueError, EOFError) as error:
-        raise CorruptModelError(f"{path}: damaged torch.export file ({first_line(error)})") from error
+    with runtime_logs.captured() as logged:  # torch logs the reason, then raises "check the warnings above"
+        try:
+            return torch.export.load(str(path))
+        except (RuntimeError, KeyError, ValueError, EOFError, AssertionError) as error:
+            reason = logged[-1].splitlines()[0] if logged else first_line(error)
+            raise CorruptModelError(f"{path}: damaged torch.export file ({reason})") from error
 
 
 def _describe_export(path: Path) -> ModelHandle:

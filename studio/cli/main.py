@@ -133,6 +133,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 must not make printing it fail
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
     runtime_logs.configure(verbose=debug)  # third-party log lines only with --debug
@@ -175,7 +178,8 @@ def _keep_traceback() -> Path | None:
     path = folder / f"internal-error-{stamp}-{os.getpid()}.txt"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{PROG} {__version__}: {' '.join(sys.argv)}\n\n{traceback.format_exc()}", encoding="utf-8")
+        path.write_text(f"{PROG} {__version__}: {' '.join(sys.argv)}\n\n{traceback.format_exc()}", encoding="utf-8",
+                        errors="backslashreplace")
     except OSError:
         return None
     return path
