@@ -80,7 +80,21 @@ class OnnxRuntimeBackend:
         active = session.get_providers()
         if active[0] != runner.provider:
             raise BackendError(f"{runner.provider} did not start (onnxruntime fell back to {active[0]}); check the driver and runtime")
+        _check_provider_options(runner, session.get_provider_options().get(runner.provider, {}))
         return OrtSession(session, runner, options)
+
+
+# The CPU provider reports no options back (get_provider_options() gives {}), so its known keys are listed here.
+CPU_PROVIDER_OPTIONS = frozenset({"arena_extend_strategy"})
+
+
+def _check_provider_options(runner: DeviceRunner, effective: dict) -> None:
+    """ONNX Runtime ignores option keys its provider does not know: a misspelt one would silently do nothing."""
+    known = set(effective) or (CPU_PROVIDER_OPTIONS if runner.provider == "CPUExecutionProvider" else set(runner.options))
+    unknown = sorted(set(runner.options) - known)
+    if unknown:
+        takes = ", ".join(sorted(known)) or "none"
+        raise BackendError(f"{runner.provider} has no option {', '.join(unknown)} (it takes: {takes})")
 
 
 class OrtSession:

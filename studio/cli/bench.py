@@ -20,14 +20,15 @@ from engine.model.inputs import parse_assignment
 from profilers.sampler import DEFAULT_HZ, TelemetrySnapshot
 from studio import usecases
 from studio.cli.options import (
-    EXIT_USAGE,
-    PROG,
     add_input_options,
     add_trust_pickle_option,
     cancel_on_interrupt,
     db_url,
+    EXIT_USAGE,
+    finite,
     input_request,
     print_out,
+    PROG,
     progress_bar,
 )
 from studio.present.benchmarks import outcome_text
@@ -41,8 +42,8 @@ def add_bench_commands(commands, common: argparse.ArgumentParser) -> None:
     bench.set_defaults(handler=_bench)
 
     monitor = commands.add_parser("monitor", parents=[common], help="live view of every telemetry metric, and why others are unavailable")
-    monitor.add_argument("--hz", type=float, default=DEFAULT_HZ, help=f"sampling rate, 1-100 Hz (default {DEFAULT_HZ:g})")
-    monitor.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl+C)")
+    monitor.add_argument("--hz", type=finite, default=DEFAULT_HZ, help=f"sampling rate, 1-100 Hz (default {DEFAULT_HZ:g})")
+    monitor.add_argument("--duration", type=finite, metavar="S", help="stop after S seconds (default: until Ctrl+C)")
     monitor.add_argument("--json", action="store_true", help="print one JSON object at the end instead of live text")
     monitor.set_defaults(handler=_monitor)
 
@@ -62,16 +63,16 @@ def add_bench_options(bench: argparse.ArgumentParser) -> None:
     add_input_options(bench)
     bench.add_argument("--warmup", type=int, default=10, metavar="N", help="uncounted warm-up iterations (default 10)")
     bench.add_argument("--iterations", type=int, default=100, metavar="N", help="minimum timed iterations (default 100)")
-    bench.add_argument("--duration", type=float, default=1.0, metavar="S", help="minimum timed seconds (default 1)")
+    bench.add_argument("--duration", type=finite, default=1.0, metavar="S", help="minimum timed seconds (default 1)")
     add_trust_pickle_option(bench)
-    bench.add_argument("--telemetry-hz", type=float, default=DEFAULT_HZ, metavar="N",
+    bench.add_argument("--telemetry-hz", type=finite, default=DEFAULT_HZ, metavar="N",
                        help=f"telemetry sampling rate during the run, 1-100 Hz (default {DEFAULT_HZ:g}; 0 turns it off)")
-    bench.add_argument("--idle-baseline", type=float, default=0.0, metavar="S",
+    bench.add_argument("--idle-baseline", type=finite, default=0.0, metavar="S",
                        help="sample S seconds of idle power first and subtract it from the run's energy")
     bench.add_argument("--scenario", choices=SCENARIOS,
                        help="LoadGen-style scenario: single-stream (p90), offline (throughput), server (Poisson arrivals)")
-    bench.add_argument("--rate", type=float, metavar="QPS", help="server scenario: target queries per second")
-    bench.add_argument("--latency-bound-ms", type=float, metavar="X", help="server scenario: p99 latency bound")
+    bench.add_argument("--rate", type=finite, metavar="QPS", help="server scenario: target queries per second")
+    bench.add_argument("--latency-bound-ms", type=finite, metavar="X", help="server scenario: p99 latency bound")
     bench.add_argument("--find-max-rate", action="store_true",
                        help="server scenario: search the highest rate whose p99 stays within --latency-bound-ms")
     bench.add_argument("--no-save", action="store_true", help="do not record the run in the database")

@@ -8,11 +8,12 @@ import sys
 
 from profilers.sampler import DEFAULT_HZ
 from studio.cli.options import (
-    EXIT_USAGE,
-    PROG,
     cancel_on_interrupt,
     db_url,
+    EXIT_USAGE,
+    finite,
     print_out,
+    PROG,
     progress_bar,
 )
 from studio.present.generation_text import generation_text
@@ -30,8 +31,8 @@ def add_generate_command(commands, common: argparse.ArgumentParser) -> None:
     generate.add_argument("--requests", type=int, default=5, help="timed requests (default 5)")
     generate.add_argument("--no-cache", action="store_true", help="recompute the whole sequence at every step")
     generate.add_argument("--shared-prefix", type=int, metavar="S", help="prefix reuse: a shared system prompt of S tokens")
-    generate.add_argument("--rate", type=float, metavar="R", help="serving: Poisson arrivals per second (batched decode)")
-    generate.add_argument("--duration", type=float, metavar="S",
+    generate.add_argument("--rate", type=finite, metavar="R", help="serving: Poisson arrivals per second (batched decode)")
+    generate.add_argument("--duration", type=finite, metavar="S",
                           help="serving and rate sweep: seconds of arrivals in each stream")
     generate.add_argument("--rates", metavar="R1,R2,...",
                           help="arrival-rate sweep: a serving stream at each rate, then all at once; where it saturates")
@@ -47,9 +48,9 @@ def add_generate_command(commands, common: argparse.ArgumentParser) -> None:
     generate.add_argument("--seed", type=int, default=0, help="seed of the prompts' token ids")
     generate.add_argument("--weight-quantization", choices=("int8-dynamic", "nf4"),
                           help="weight-only quantization of the Linear layers, graded by perplexity on a sample text")
-    generate.add_argument("--max-perplexity-increase", type=float, metavar="X",
+    generate.add_argument("--max-perplexity-increase", type=finite, metavar="X",
                           help="refuse a quantized model whose perplexity rises by more than X (0.02 = 2%%)")
-    generate.add_argument("--telemetry-hz", type=float, default=DEFAULT_HZ, metavar="N",
+    generate.add_argument("--telemetry-hz", type=finite, default=DEFAULT_HZ, metavar="N",
                           help=f"telemetry sampling rate (default {DEFAULT_HZ:g}; 0 turns it off)")
     generate.add_argument("--no-save", action="store_true", help="do not record the run in the database")
     generate.add_argument("--tag", action="append", default=[], help="a tag for the saved run (repeatable)")

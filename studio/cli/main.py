@@ -27,14 +27,15 @@ from studio.cli.generate import add_generate_command
 from studio.cli.models import add_model_commands
 from studio.cli.optimize import add_optimize_command
 from studio.cli.options import (
-    EXIT_INTERNAL,
-    EXIT_USAGE,
-    PROG,
-    OneLineErrorParser,
     cancel_on_interrupt,
     db_url,
+    EXIT_INTERNAL,
+    EXIT_USAGE,
+    finite,
     one_line,
+    OneLineErrorParser,
     print_out,
+    PROG,
     progress_bar,
 )
 from studio.cli.profile import add_profile_commands
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     gui.set_defaults(handler=_gui)
 
     demo = commands.add_parser("demo", parents=[common], help="run the whole loop headless on the built-in sample models")
-    demo.add_argument("--duration", type=float, default=1.0, metavar="S", help="minimum seconds per timed loop (default 1)")
+    demo.add_argument("--duration", type=finite, default=1.0, metavar="S", help="minimum seconds per timed loop (default 1)")
     demo.set_defaults(handler=_demo)
     return parser
 

@@ -17,12 +17,13 @@ import sys
 from engine.optimize.recipe import RECIPE_SECTIONS, Knob, Recipe, SectionForm
 from studio import usecases
 from studio.cli.options import (
-    PROG,
     add_input_options,
     cancel_on_interrupt,
     db_url,
+    finite,
     input_request,
     print_out,
+    PROG,
     progress_bar,
 )
 from studio.present.optimization import optimize_text, plan_text, rejection_text
@@ -48,7 +49,7 @@ def add_optimize_command(commands, common: argparse.ArgumentParser) -> None:
     optimize.add_argument("--threads", type=int, metavar="N", help="intra-op threads for timing (default 1)")
     optimize.add_argument("--recipe", metavar="FILE.json", help="a saved recipe; the recipe options override it")
     optimize.add_argument("--accuracy-data", metavar="FILE.npz", help="inputs plus 'labels', for task accuracy")
-    optimize.add_argument("--compare-seconds", type=float, default=2.0, metavar="S",
+    optimize.add_argument("--compare-seconds", type=finite, default=2.0, metavar="S",
                           help="seconds per model and round for the before/after latency (0 skips it)")
     optimize.add_argument("--no-save", action="store_true", help="do not record the optimized model in the database")
     optimize.add_argument("--trust-pickle", action="store_true", help="allow unpickling a torch.save file (runs its code)")

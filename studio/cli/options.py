@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -130,6 +131,17 @@ def _watch_signals(read_end: int, cancel: threading.Event) -> None:
                 os._exit(130)
 
 
+def finite(text: str) -> float:
+    """An argparse type: a finite number ("nan" and "inf" are refused, as float() would accept them)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 def one_line(error: BaseException) -> str:
     """Library messages (psycopg's, for one) can span lines; the CLI promises one."""
     return " ".join(str(error).split())
@@ -155,7 +167,7 @@ def add_sample_options(parser: argparse.ArgumentParser) -> None:
     """How --inputs turns images or text into inputs (`optimize` takes these from its calibration options)."""
     parser.add_argument("--tokenizer", metavar="PATH", help="for a .txt --inputs: a tokenizer.json or a Hugging Face "
                         "folder holding one")
-    parser.add_argument("--image-divisor", type=float, default=255.0, metavar="D",
+    parser.add_argument("--image-divisor", type=finite, default=255.0, metavar="D",
                         help="images: pixels (0-255) are divided by D before mean and std (default 255)")
     parser.add_argument("--image-mean", default="0", metavar="M[,M,M]", help="images: mean per channel (default 0)")
     parser.add_argument("--image-std", default="1", metavar="S[,S,S]", help="images: std per channel (default 1)")

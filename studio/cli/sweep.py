@@ -12,14 +12,15 @@ from engine.errors import InputError
 from engine.measure.adaptive_stopping import StoppingRule
 from profilers.sampler import DEFAULT_HZ
 from studio.cli.options import (
-    EXIT_USAGE,
-    PROG,
     add_sample_options,
     add_shape_options,
     add_trust_pickle_option,
     cancel_on_interrupt,
     db_url,
+    EXIT_USAGE,
+    finite,
     print_out,
+    PROG,
     progress_bar,
     shape_request,
 )
@@ -50,22 +51,22 @@ def add_sweep_commands(commands, common: argparse.ArgumentParser) -> None:
                        help="device ids (see `devices`) or ONNX Runtime provider names (default cpu)")
     sweep.add_argument("--recipes", type=_list_of(str, "recipe files"), metavar="a.json,b.json",
                        help="recipes to optimize the model with first; the original model is measured too")
-    sweep.add_argument("--latency-limit-ms", type=float, metavar="X", help="the chosen point keeps latency under X")
+    sweep.add_argument("--latency-limit-ms", type=finite, metavar="X", help="the chosen point keeps latency under X")
     sweep.add_argument("--latency-percentile", choices=PERCENTILES, help="the latency the limit and frontier use "
                                                                          "(default p99)")
     sweep.add_argument("--seed", type=int, help="seed of the point order and the synthetic inputs (default 0)")
-    sweep.add_argument("--point-cap-s", type=float, metavar="S", help="time cap per point (default 10 s)")
-    sweep.add_argument("--min-duration", type=float, metavar="S", help="minimum timed seconds per point (default 0.5)")
+    sweep.add_argument("--point-cap-s", type=finite, metavar="S", help="time cap per point (default 10 s)")
+    sweep.add_argument("--min-duration", type=finite, metavar="S", help="minimum timed seconds per point (default 0.5)")
     sweep.add_argument("--min-iterations", type=int, metavar="N", help="minimum iterations per point (default 50)")
     sweep.add_argument("--warmup", type=int, metavar="N", help="uncounted warm-up iterations per point (default 10)")
-    sweep.add_argument("--ci-half-width", type=float, metavar="R",
+    sweep.add_argument("--ci-half-width", type=finite, metavar="R",
                        help="stop a point once its median's 95%% CI is within ±R (default 0.02; 0 measures the "
                             "minimums only)")
     sweep.add_argument("--backend", choices=BACKEND_NAMES,
                        help="runtime of the original model (default: the format's)")
     add_shape_options(sweep)
     add_sample_options(sweep)
-    sweep.add_argument("--telemetry-hz", type=float, default=DEFAULT_HZ, metavar="N",
+    sweep.add_argument("--telemetry-hz", type=finite, default=DEFAULT_HZ, metavar="N",
                        help=f"telemetry rate per point, for energy (default {DEFAULT_HZ:g}; 0 turns it off)")
     sweep.add_argument("--resume", type=int, metavar="ID", help="measure the points of sweep ID not done yet")
     sweep.add_argument("--notes", default="", help="free text kept with the sweep")

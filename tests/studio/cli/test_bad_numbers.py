@@ -25,3 +25,19 @@ def test_a_bad_number_is_one_line_and_exit_2(capsys, extra, message):
     err = capsys.readouterr().err
     assert code == 2, err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--idle-baseline", "nan"], "argument --idle-baseline: 'nan' is not a finite number"),
+    (["--duration", "inf"], "argument --duration: 'inf' is not a finite number"),
+])
+def test_nan_and_inf_are_refused_as_numbers(capsys, extra, message):
+    with pytest.raises(SystemExit) as stopped:
+        main(["bench", str(SAMPLE_TRANSFORMER), *extra])
+    assert stopped.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_an_unknown_provider_option_is_named_not_ignored(capsys):
+    code = main(["bench", str(SAMPLE_TRANSFORMER), *FAST, "--provider-option", "cudnn_conv_algo_serch=HEURISTIC"])
+    err = capsys.readouterr().err
+    assert code == 2 and "CPUExecutionProvider has no option cudnn_conv_algo_serch (it takes: arena_extend_strategy)" in err
