@@ -66,6 +66,10 @@ class DamagedSamplesError(StorageError):
     """A stored chunk of samples cannot be decoded (damaged, truncated, or from an unknown codec)."""
 
 
+class RunImportError(StorageError):
+    """The file is not a run exported by the studio, or not one that can be imported."""
+
+
 class InvalidRequestError(StorageError):
     """A request no database could answer as asked (a negative offset, a page size out of range)."""
 

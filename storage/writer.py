@@ -227,6 +227,7 @@ class RunWriter:
             self._save(outcome, periodic=periodic)
         except StorageError as failure:
             kept = self.unsaved_count
+            failure.reason = str(failure)  # without the hint below, for callers that do not keep the writer
             failure.args = (f"{failure} The run's {kept} unsaved samples are kept in memory: retry saving, "
                             "or export the run.",)
             first = self._error is None

@@ -130,7 +130,8 @@ def _bench(args: argparse.Namespace) -> int:
                                            progress=None if args.json else progress_bar())
     print_out(json.dumps(outcome.to_dict(), indent=2, default=str) if args.json else outcome_text(outcome))
     if outcome.save_error:
-        kept = f"; its samples were written to {outcome.unsaved_export}" if outcome.unsaved_export else ""
+        kept = (f"; it was written to {outcome.unsaved_export}: save it later with `{PROG} db import-unsaved "
+                f"{outcome.unsaved_export}`" if outcome.unsaved_export else "")
         sys.stderr.write(f"{PROG}: error: the run was measured but not saved: {outcome.save_error}{kept}\n")
         return EXIT_USAGE
     return 130 if outcome.status == "cancelled" else 0

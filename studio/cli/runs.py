@@ -54,6 +54,11 @@ def add_runs_commands(commands, common: argparse.ArgumentParser) -> None:
     aside = database_commands.add_parser("move-aside", parents=[common],
                                          help="rename a damaged SQLite database (it is kept, never deleted)")
     aside.set_defaults(handler=_db_move_aside)
+    imported = database_commands.add_parser("import-unsaved", parents=[common],
+                                            help="save a run from its JSON export (what bench wrote when saving "
+                                            "failed, or runs export --format json)")
+    imported.add_argument("file", metavar="FILE.json")
+    imported.set_defaults(handler=_db_import_unsaved)
 
 
 def _date(text: str) -> datetime:
@@ -98,6 +103,12 @@ def _runs_export(args: argparse.Namespace) -> int:
 def _runs_delete(args: argparse.Namespace) -> int:
     usecases.delete_run(db_url(args), args.run_id)
     print_out(f"run {args.run_id} deleted with its samples")
+    return 0
+
+
+def _db_import_unsaved(args: argparse.Namespace) -> int:
+    record = usecases.import_run_file(db_url(args), args.file)
+    print_out(f"imported as run {record.id} ({record.status}, {record.latency_count:,} latency samples)")
     return 0
 
 

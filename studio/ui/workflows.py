@@ -110,7 +110,8 @@ class Workflows:
     def _run_done(self, report: usecases.BenchReport | usecases.ScenarioReport) -> None:
         if report.save_error:
             show_error(self.window, "Run not saved", f"The run was measured but not saved: {report.save_error}",
-                       f"Its samples were written to {report.unsaved_export}" if report.unsaved_export else "")
+                       f"It was written to {report.unsaved_export}; save it later with: autoglm-studio db "
+                       f"import-unsaved {report.unsaved_export}" if report.unsaved_export else "")
         self.state.announce(f"Run {report.result.status}")
 
     def stop_run(self) -> None:

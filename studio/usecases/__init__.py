@@ -46,6 +46,7 @@ from studio.usecases.runs import (
     compare_with_samples,
     delete_run,
     export_run,
+    import_run_file,
     list_runs,
     load_run,
     move_store_aside,
@@ -67,7 +68,7 @@ __all__ = [
     "ScenarioReport", "SweepRecipe", "SweepReport", "SweepRequest",
     "annotate_run", "benchmark_generation", "benchmark_model", "compare_run_profiles", "compare_runs",
     "compare_with_samples", "default_optimized_path", "delete_run", "export_deployment_bundle", "export_run",
-    "list_devices", "list_runs", "load_run", "load_run_profile", "model_macs", "monitor_telemetry", "move_store_aside",
+    "import_run_file", "list_devices", "list_runs", "load_run", "load_run_profile", "model_macs", "monitor_telemetry", "move_store_aside",
     "new_signing_key", "open_model", "open_sampler", "open_store", "optimization_options", "optimize_model", "parse_list",
     "plan_optimization_for", "profile_model", "sample_models", "sweep_model", "thread_count", "verify_deployment_bundle",
 ]

@@ -165,4 +165,4 @@ def _save(report: Outcome, recording: RunRecording) -> Outcome:
             exported = str(fallback)
         except StorageError:
             exported = None
-        return replace(report, save_error=str(error), unsaved_export=exported)
+        return replace(report, save_error=getattr(error, "reason", str(error)), unsaved_export=exported)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 import storage
-from storage import Comparison, ExportedFile, RunData, RunFilter, RunPage, StorageError
+from storage import Comparison, ExportedFile, RunData, RunFilter, RunPage, RunRecord, StorageError
 
 if TYPE_CHECKING:  # SQLAlchemy loads when a database is opened, not when the CLI starts
     from storage import Database
@@ -63,6 +63,12 @@ def export_run(db_url: str | None, run_id: int, path: str, file_format: str) -> 
 def delete_run(db_url: str | None, run_id: int) -> None:
     with open_store(db_url) as db:
         db.runs.delete_run(run_id)
+
+
+def import_run_file(db_url: str | None, path: str) -> RunRecord:
+    """A run exported to JSON (the file `bench` writes when saving failed, or `runs export`), saved again."""
+    with open_store(db_url) as db:
+        return storage.import_run(db, path)
 
 
 def move_store_aside(db_url: str | None) -> Path:

@@ -117,9 +117,30 @@ def test_samples_survive_a_full_disk_at_save_time(monkeypatch, capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["samples"] >= 30  # the measured result is still shown
     assert "measured but not saved: The disk holding the database is full" in captured.err
-    kept = captured.err.split("written to ")[1].strip()
+    assert "kept in memory" not in captured.err  # the process is ending: nothing stays in memory
+    kept = captured.err.split("written to ")[1].split(": save it later")[0]
     assert json.loads(open(kept).read())["latency"]
+    monkeypatch.undo()  # the disk has room again
+    assert main(["db", "import-unsaved", kept]) == 0
+    assert "imported as run 1 (completed" in capsys.readouterr().out
+    [run] = _json(capsys, ["runs", "list"])["runs"]
+    assert run["latency_count"] >= 30 and "imported from" in run["notes"]
     os.unlink(kept)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ('{"format": "something else"}', "not a run exported by the studio"),
+    ('{"format": "autoglm-studio-run", "version": 99, "run": {}, "latency": {}}', "export format version 99"),
+    ('{"format": "autoglm-studio-run", "version": 1, "run": {"status": "completed"}, "latency": {}}',
+     "not a complete run export"),
+    ("[" * 1000, "nested deeper than"),
+])
+def test_importing_a_file_that_is_not_a_run_export_is_one_line(tmp_path, capsys, content, message):
+    path = tmp_path / "run.json"
+    path.write_text(content)
+    assert main(["db", "import-unsaved", str(path), "--db", str(tmp_path / "runs.db")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(("argv", "message"), [
