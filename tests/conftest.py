@@ -29,6 +29,11 @@ def linear_onnx(path: Path, *, batch_dim="batch", features: int = 4, external: b
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
+    return save_onnx(model, path, external=external)
+
+
+def save_onnx(model, path: Path, *, external: bool = False) -> Path:
+    """Saves `model`; with `external`, every weight goes to `<name>.data` beside it."""
     if external:
         onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                         location=path.name + ".data", size_threshold=0)

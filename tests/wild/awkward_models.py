@@ -11,6 +11,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from tests.conftest import save_onnx
+
 RNG_SEED = 0
 
 
@@ -18,12 +20,7 @@ def _save(graph, path: Path, opset: int, *, external: bool = False) -> Path:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 7 if opset <= 12 else 8
     onnx.checker.check_model(model)
-    if external:
-        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=path.name + ".data", size_threshold=0)
-    else:
-        onnx.save_model(model, str(path))
-    return path
+    return save_onnx(model, path, external=external)
 
 
 def _weights(name: str, shape: tuple[int, ...], rng: np.random.Generator):

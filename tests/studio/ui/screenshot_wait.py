@@ -39,3 +39,19 @@ def wait_until(app, condition, seconds: float) -> None:
     settle = time.monotonic() + 0.3
     while time.monotonic() < settle:
         app.processEvents()
+
+
+def screenshot_app(out: Path, patience_s: float):
+    """The QApplication of a screenshot script, the output folder made, and its wait(condition[, seconds])."""
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication(sys.argv)
+    app.setQuitOnLastWindowClosed(False)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def wait(condition, seconds: float = patience_s) -> None:
+        wait_until(app, condition, seconds)
+
+    return app, wait

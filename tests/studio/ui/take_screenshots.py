@@ -15,17 +15,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def main(out: Path) -> None:
-    from screenshot_wait import themed_window, throwaway_studio, wait_until  # a sibling of this script
+    from screenshot_wait import screenshot_app, themed_window, throwaway_studio  # a sibling of this script
 
     work = throwaway_studio("autoglm-shots-")
-    from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-    app = QApplication(sys.argv)
-    app.setQuitOnLastWindowClosed(False)
-    out.mkdir(parents=True, exist_ok=True)
-
-    def wait(condition, seconds: float = 120.0) -> None:
-        wait_until(app, condition, seconds)
+    app, wait = screenshot_app(out, patience_s=120.0)
 
     for theme in ("light", "dark"):
         window = themed_window(app, work, theme)

@@ -23,10 +23,10 @@ SIZES = ((1280, 720), (1600, 900))
 
 
 def main(out: Path) -> None:
-    from screenshot_wait import themed_window, throwaway_studio, wait_until  # a sibling of this script
+    from screenshot_wait import screenshot_app, themed_window, throwaway_studio  # a sibling of this script
 
     work = throwaway_studio("autoglm-wild-shots-")
-    from PySide6.QtWidgets import QApplication, QCheckBox
+    from PySide6.QtWidgets import QCheckBox
 
     from tests.studio.ui.test_model_page_dims import matmul_model
     from tests.wild.awkward_models import paddle_style_classifier
@@ -38,12 +38,7 @@ def main(out: Path) -> None:
     recognizer = folder / next(m.relative_path for m in CORPUS if m.key == "ddddocr_common")
     classifier = paddle_style_classifier(work / "paddle_style.onnx")
     guessed = matmul_model(work)
-    app = QApplication(sys.argv)
-    app.setQuitOnLastWindowClosed(False)
-    out.mkdir(parents=True, exist_ok=True)
-
-    def wait(condition, seconds: float = 300.0) -> None:
-        wait_until(app, condition, seconds)
+    app, wait = screenshot_app(out, patience_s=300.0)
 
     for theme in ("light", "dark"):
         window = themed_window(app, work, theme, SIZES[0])
