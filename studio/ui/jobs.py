@@ -47,7 +47,8 @@ class Job(QObject):
     def _run(self) -> None:
         try:
             self.result = self._work(self.cancel, self.progressed.emit)
-        except Exception as error:  # every failure reaches the user in a dialog, with its traceback
+        except BaseException as error:  # noqa: BLE001 - every failure reaches the user in a dialog, with its
+            # traceback: user code's sys.exit() or own BaseException too (no KeyboardInterrupt reaches this thread)
             self.error = (" ".join(str(error).split()) or type(error).__name__, traceback.format_exc())
         finally:
             self.finished.emit()

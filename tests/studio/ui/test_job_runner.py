@@ -101,3 +101,17 @@ def test_after_shut_down_nothing_more_reaches_the_state(qtbot, runner):
 
     # assert
     assert events == [("started", "sweep", "")] and runner.idle
+
+
+@pytest.mark.parametrize("stop", [SystemExit(3), GeneratorExit()])
+def test_user_code_that_exits_is_an_error_dialog_not_a_silent_end(qtbot, runner, stop):
+    # setup
+    def work(cancel, progress):
+        raise stop
+
+    # execute
+    job = runner.start("run", work)
+    qtbot.waitUntil(lambda: runner.idle and bool(error_dialogs()), timeout=JOB_TIMEOUT_MS)
+
+    # assert
+    assert job.status is JobStatus.FAILED and type(stop).__name__ in error_dialogs()[0].detailedText()
