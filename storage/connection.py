@@ -8,6 +8,7 @@ up front under the busy timeout instead of failing half way through. PostgreSQL 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -177,6 +178,8 @@ def _create_engine(url: URL, options: DatabaseOptions) -> tuple[Engine, Path | N
     try:
         if url.get_backend_name() == "sqlite":
             path = _sqlite_file(url)
+            if not url.query and _read_only_file(path):  # listing, showing, comparing and exporting still work
+                url = url.set(database=f"file:{path}", query={"mode": "ro", "immutable": "1", "uri": "true"})
             return _create_sqlite_engine(url, path, options), path
         if url.get_backend_name() == "postgresql":
             connect_args: dict[str, Any] = {
@@ -189,6 +192,18 @@ def _create_engine(url: URL, options: DatabaseOptions) -> tuple[Engine, Path | N
         raise DatabaseUnavailableError(
             f"No driver for {url.render_as_string(hide_password=True)} ({error}). PostgreSQL needs "
             "the 'psycopg[binary]' package.") from None
+
+
+def _read_only_file(path: Path) -> bool:
+    """An existing database file this process cannot write (permissions, a read-only mount, an immutable file):
+    it is opened read-only, as a snapshot nothing else changes, and saving to it fails with a clear error."""
+    if not path.is_file():
+        return False
+    try:
+        with open(path, "r+b"):
+            return False
+    except OSError as error:
+        return error.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 DAMAGED_KEY = "__damaged__"  # a stored JSON value that could not be decoded: {DAMAGED_KEY: why}

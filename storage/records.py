@@ -205,6 +205,7 @@ class ExportedFile:
     format: str
     sha256: str
     size_bytes: int
+    recorded: bool = True  # False when the database is read-only: the file was written, its record was not
 
 
 @dataclass(frozen=True)

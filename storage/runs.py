@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from storage import run_queries
 from storage.comparison import Comparison, compare_runs
 from storage.errors import (
     ComparisonError,
+    DatabaseReadOnlyError,
     InvalidRequestError,
     RunNotFoundError,
     RunStateError,
@@ -195,14 +197,18 @@ class RunRepository:
         return compare_runs([self.load_run(run_id, telemetry=False) for run_id in run_ids], seed=seed)
 
     def export_run(self, run_id: int, path: str | os.PathLike[str], file_format: str) -> ExportedFile:
-        """Writes the run to `path` as csv or json (atomically) and records the export."""
+        """Writes the run to `path` as csv or json (atomically) and records the export; from a read-only database the
+        file is written all the same, only the record of it is not (ExportedFile.recorded)."""
         exported = export_run_data(self.load_run(run_id), path, file_format)
 
         def record(session: Session) -> None:
             session.add(ExportRow(run_id=run_id, path=exported.path, format=exported.format, sha256=exported.sha256,
                                   size_bytes=exported.size_bytes, created_at=datetime.now(UTC)))
 
-        self._database.transact(record, write=True, where=f"recording the export of run {run_id}")
+        try:
+            self._database.transact(record, write=True, where=f"recording the export of run {run_id}")
+        except DatabaseReadOnlyError:
+            return replace(exported, recorded=False)
         return exported
 
     def exports_of(self, run_id: int) -> tuple[ExportedFile, ...]:

@@ -96,7 +96,9 @@ def _runs_compare(args: argparse.Namespace) -> int:
 
 def _runs_export(args: argparse.Namespace) -> int:
     exported = usecases.export_run(db_url(args), args.run_id, args.output, args.format)
-    print_out(f"run {args.run_id} written to {exported.path} ({exported.size_bytes:,} bytes, sha256 {exported.sha256[:12]})")
+    unrecorded = "" if exported.recorded else "; the database is read-only, so the export is not recorded in it"
+    print_out(f"run {args.run_id} written to {exported.path} ({exported.size_bytes:,} bytes, sha256 "
+              f"{exported.sha256[:12]}){unrecorded}")
     return 0
 
 

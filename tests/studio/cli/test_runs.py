@@ -213,3 +213,30 @@ def test_a_damaged_row_stays_local_and_the_other_runs_stay_usable(tmp_path, caps
     assert "a chunk of samples is damaged" in capsys.readouterr().err
     assert main(["runs", "export", str(first), "--format", "csv", "-o", str(tmp_path / "first.csv"),
                  "--db", str(database)]) == 0
+
+
+def test_a_database_that_cannot_be_written_opens_read_only(tmp_path, capsys, monkeypatch):
+    # setup: a saved run, then the file becomes unwritable (as permissions, a read-only mount or chattr +i make it)
+    import builtins
+
+    from storage import connection
+
+    database = tmp_path / "studio.db"
+    run_id = _bench(capsys, "--db", str(database))["run_id"]
+    real_open = builtins.open
+
+    def refusing(file, mode="r", *args, **kwargs):
+        if str(file) == str(database) and "+" in mode:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing)
+    assert connection._read_only_file(database)
+
+    # execute / assert: listing, showing and exporting work; saving says why it cannot
+    assert [run["id"] for run in _json(capsys, ["runs", "list", "--db", str(database)])["runs"]] == [run_id]
+    assert main(["runs", "export", str(run_id), "--format", "csv", "-o", str(tmp_path / "r.csv"),
+                 "--db", str(database)]) == 0
+    assert "the database is read-only, so the export is not recorded" in capsys.readouterr().out
+    assert main(["bench", str(SAMPLE_CNN), "--db", str(database), *FAST]) == 2
+    assert "cannot be written" in capsys.readouterr().err
