@@ -148,6 +148,7 @@ def test_importing_a_file_that_is_not_a_run_export_is_one_line(tmp_path, capsys,
     (["runs", "show", "99"], "no run 99"),
     (["runs", "list", "--since", "yesterday"], "expected a day as YYYY-MM-DD"),
     (["runs", "list", "--db", "postgresql://nobody@127.0.0.1:1/none"], "Connection refused"),
+    (["runs", "list", "--db", "postgresql://nobody@127.0.0.1:99999/none"], 'invalid port number: "99999"'),
 ])
 def test_bad_runs_requests(capsys, argv, message):
     try:
