@@ -2,13 +2,15 @@
 
 Every file is checked against manifest.json (sha256 and size; nothing added, nothing missing, no path outside the
 bundle). Nothing in the bundle runs unless asked (`run_predict`): then predict.py runs in a clean interpreter
-(`python -I`, an empty temporary working folder, no PYTHONPATH) on the bundle's sample inputs, and its outputs
+(`python -I`, an empty temporary working folder, no PYTHONPATH, and no network where Linux namespaces allow
+`unshare --net`; the report notes it where they do not) on the bundle's sample inputs, and its outputs
 must equal, to the bit, what the studio's own backend computes for the same inputs on the same provider with the
 same session options.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -193,8 +195,12 @@ def _verify_folder(root: Path, shown: Path, inputs: str | Path | None, run_predi
     feed = _load_feed(Path(inputs) if inputs else inside_bundle(root, manifest["sample_inputs"]["file"]),
                       [spec["name"] for spec in model["inputs"]])
     report(0.2, "running predict.py in a clean process")
+    isolation = no_network_prefix()
+    if not isolation:
+        notes.append("predict.py ran with network access: this system cannot take it away (no user namespaces "
+                     "for `unshare --net`)")
     with tempfile.TemporaryDirectory(prefix="autoglm-predict-") as work:
-        theirs = _run_predict(inside_bundle(root, manifest["predict"]), feed, provider, Path(work), cancel)
+        theirs = _run_predict(inside_bundle(root, manifest["predict"]), feed, provider, Path(work), cancel, isolation)
     _check_cancel(cancel)
     report(0.7, "running the model in the studio")
     ours = _studio_outputs(inside_bundle(root, model["files"][0]), runtime, provider, feed)
@@ -262,11 +268,26 @@ def _load_feed(path: Path, names: list[str]) -> dict[str, np.ndarray]:
     return {name: np.ascontiguousarray(arrays[name]) for name in names}
 
 
+@functools.cache
+def no_network_prefix() -> tuple[str, ...]:
+    """The command prefix that runs a child without network (Linux user and network namespaces), or () where
+    this system does not allow it."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return ()
+    prefix = (unshare, "--net", "--map-root-user")
+    try:
+        probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return prefix if probe.returncode == 0 else ()
+
+
 def _run_predict(script: Path, feed: dict[str, np.ndarray], provider: str, work: Path,
-                 cancel: threading.Event) -> dict[str, np.ndarray]:
+                 cancel: threading.Event, isolation: tuple[str, ...]) -> dict[str, np.ndarray]:
     inputs, outputs = work / "inputs.npz", work / "outputs.npz"
     np.savez(inputs, **feed)
-    command = [python_interpreter(), "-I", "-c", _CHILD, str(script), str(inputs), str(outputs), provider]
+    command = [*isolation, python_interpreter(), "-I", "-c", _CHILD, str(script), str(inputs), str(outputs), provider]
     environment = {key: os.environ[key] for key in ("PATH", "SYSTEMROOT", "HOME", "TMPDIR", "TEMP", "TMP",
                                                     *THREAD_VARIABLES) if key in os.environ}
     process = subprocess.Popen(command, cwd=work, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -306,3 +306,22 @@ def test_staging_left_by_a_killed_export_is_removed_by_the_next_export_to_the_sa
     # assert
     assert not stale.exists() and live.exists()
     assert _leftovers(tmp_path, keep={"bundle", ".bundle.def456.partial"}) == []
+
+
+def test_predict_runs_without_network_where_the_system_allows_it(tmp_path):
+    # setup: a re-hashed predict.py that records the network interfaces it can see
+    from engine.bundle.verify import no_network_prefix
+
+    result = _export(SAMPLE_TRANSFORMER, tmp_path / "bundle")
+    seen = tmp_path / "interfaces.txt"
+    _rewrite_predict(result.path, "import numpy as np\n", "import numpy as np\nimport socket\n"
+                     f"open({str(seen)!r}, 'w').write(' '.join(n for _, n in socket.if_nameindex()))\n")
+
+    # execute
+    report = verify_bundle(result.path, run_predict=True)
+
+    # assert: only the loopback interface inside; where namespaces are not allowed, the report says so
+    if no_network_prefix():
+        assert seen.read_text() == "lo" and not report.notes
+    else:
+        assert any("ran with network access" in note for note in report.notes)
