@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import math
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,9 @@ class ArrayFileError(ValueError):
     """Not a readable .npz or .npy within the limits; the message says why."""
 
 
-def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array of an .npz archive, by name; FileNotFoundError when there is no such file."""
+def read_npz(path: Path, check_names: Callable[[list[str]], None] | None = None) -> dict[str, np.ndarray]:
+    """Every array of an .npz archive, by name; FileNotFoundError when there is no such file. `check_names` sees
+    the arrays' names before anything is decompressed (and may raise to stop there)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
@@ -38,16 +40,35 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
         hint = " (an .npy holds one unnamed array: save it with np.savez(path, NAME=array))" \
             if _is_npy(path) else ""
         raise ArrayFileError(f"not a readable .npz archive{hint}")
+    members = _guarded(lambda: _members(path))
+    if check_names is not None:
+        check_names([_array_name(member) for member in members])  # before anything is decompressed
+    return _guarded(lambda: _read_members(path, members))
+
+
+def _members(path: Path) -> list[zipfile.ZipInfo]:
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+    if len(members) > MAX_MEMBERS:
+        raise ArrayFileError(f"{len(members):,} members (at most {MAX_MEMBERS:,})")
+    _check_size(sum(member.file_size for member in members))
+    for member in members:
+        _array_name(member)
+    return members
+
+
+def _read_members(path: Path, members: list[zipfile.ZipInfo]) -> dict[str, np.ndarray]:
+    with zipfile.ZipFile(path) as archive:
+        return {_array_name(member): _read_member(archive, member) for member in members}
+
+
+def _guarded(read):
+    """`read()`, with every way damaged archive bytes fail (zipfile, zlib, tokenize, ast...) as ArrayFileError."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-            if len(members) > MAX_MEMBERS:
-                raise ArrayFileError(f"{len(members):,} members (at most {MAX_MEMBERS:,})")
-            _check_size(sum(member.file_size for member in members))
-            return {_array_name(member): _read_member(archive, member) for member in members}
+        return read()
     except (ArrayFileError, OSError):
         raise
-    except Exception as error:  # noqa: BLE001 - damaged archive bytes fail in zipfile, zlib, tokenize, ast...
+    except Exception as error:  # noqa: BLE001 - see the docstring
         raise ArrayFileError(f"not a readable .npz ({type(error).__name__}: {first_line(error)})") from None
 
 

@@ -227,21 +227,24 @@ def _looks_like_token_ids(name: str) -> bool:
 
 
 def _load_npz(path: Path, specs: Sequence[TensorSpec]) -> dict[str, np.ndarray]:
+    expected = [spec.name for spec in specs]
+
+    def check_keys(names: list[str]) -> None:
+        missing = [name for name in expected if name not in names]
+        extra = sorted(set(names) - set(expected))
+        if missing or extra:
+            raise InputError(
+                f"{path}: keys must be the model's input names {expected}"
+                + (f"; missing {missing}" if missing else "")
+                + (f"; unexpected {extra}" if extra else "")
+            )
+
     try:
-        arrays = read_npz(path)
+        arrays = read_npz(path, check_keys)
     except FileNotFoundError as error:
         raise InputError(f"{path}: no such inputs file") from error
     except (ArrayFileError, OSError) as error:
         raise InputError(f"{path}: {first_line(error)}") from error
-    expected = [spec.name for spec in specs]
-    missing = [name for name in expected if name not in arrays]
-    extra = sorted(set(arrays) - set(expected))
-    if missing or extra:
-        raise InputError(
-            f"{path}: keys must be the model's input names {expected}"
-            + (f"; missing {missing}" if missing else "")
-            + (f"; unexpected {extra}" if extra else "")
-        )
     for spec in specs:
         array = arrays[spec.name]
         if spec.dtype != "unknown" and array.dtype != np.dtype(spec.dtype):

@@ -69,3 +69,21 @@ def test_an_npz_member_declaring_more_values_than_it_holds_is_refused_before_all
     # execute / assert
     with pytest.raises(ArrayFileError, match="declares 4,000,000,000,000 bytes of values but holds"):
         read_npz(path)
+
+
+def test_npz_keys_are_checked_before_anything_is_decompressed(tmp_path, monkeypatch):
+    # setup: a large member under a wrong key; decompressing it would be a test failure
+    from engine.model import array_files
+
+    path = tmp_path / "wrong_key.npz"
+    np.savez_compressed(path, image=np.zeros((1024, 1024), np.float32))
+
+    def never(*args):
+        raise AssertionError("decompressed before the keys were checked")
+
+    monkeypatch.setattr(array_files, "_read_member", never)
+
+    # execute / assert
+    with pytest.raises(InputError, match=r"keys must be the model's input names \['x'\]; missing \['x'\]; "
+                                         r"unexpected \['image'\]"):
+        prepare_inputs(SPECS, InputRequest(npz=path))
