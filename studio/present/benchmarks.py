@@ -49,7 +49,10 @@ def bench_text(report: BenchReport) -> str:
     ]
     if unreliable:
         lines.append(f"* {', '.join(sorted(unreliable))} from too few samples to mean much (p99 needs ≥ 100); run longer")
-    return "\n".join(lines + _telemetry_lines(report))
+    lines += _telemetry_lines(report)
+    if report.run_id:
+        lines.append(f"saved as run {report.run_id} (compare it with: runs compare {report.run_id} OTHER_ID)")
+    return "\n".join(lines)
 
 
 def scenario_text(report: ScenarioReport) -> str:

@@ -35,3 +35,13 @@ def byte_size(size: int) -> str:
         if value < 1024:
             break
     return f"{value:.2f} {unit}"
+
+
+def reading(value: float, unit: str) -> str:
+    """A telemetry reading in a unit people read: bytes as KiB/MiB/GiB, percentages to one decimal, the rest with
+    two; the unit goes with the number (an empty unit, e.g. a load average, adds nothing)."""
+    if unit == "B":
+        return byte_size(int(value))
+    if unit == "%":
+        return f"{value:.1f} %"
+    return f"{value:,.2f} {unit}".rstrip()

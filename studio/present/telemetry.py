@@ -4,6 +4,7 @@ with what this machine cannot measure and why."""
 from __future__ import annotations
 
 from profilers.sampler import TelemetrySnapshot
+from studio.present.numbers import reading
 from studio.present.tables import table
 
 
@@ -38,10 +39,10 @@ def monitor_text(snapshot: TelemetrySnapshot, elapsed_s: float) -> str:
     rows = []
     for key, spec in sorted(snapshot.specs.items()):
         series = snapshot.series.get(key)
-        latest = f"{series.values[-1]:,.2f}" if series is not None and len(series) else "waiting"
-        rows.append((spec.device, spec.name, latest, spec.unit, spec.kind.value, spec.note))
+        latest = reading(float(series.values[-1]), spec.unit) if series is not None and len(series) else "waiting"
+        rows.append((spec.device, spec.name, latest, spec.kind.value, spec.note))
     header = f"telemetry at {elapsed_s:.1f} s ({'live' if snapshot.live else 'REPLAYED, not live'})"
-    text = header + "\n" + table(("device", "metric", "latest", "unit", "kind", "note"), rows)
+    text = header + "\n" + table(("device", "metric", "latest", "kind", "note"), rows)
     missing = [f"  {u.device}: {'all metrics' if u.name == '*' else u.name} unavailable: {u.reason}"
                for u in snapshot.unavailable]
     return text + ("\n" + "\n".join(missing) if missing else "")

@@ -85,6 +85,13 @@ def test_monitor_text(capsys):
     assert main(["monitor", "--hz", "20", "--duration", "1.2"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("telemetry at 1.0 s (live)") and "process_rss" in out
+    rss = next(line for line in out.splitlines() if line.startswith("process  process_rss "))
+    assert re.search(r"\d+(\.\d+)? (KiB|MiB|GiB)", rss) and ".00 B" not in out  # human units, not 46,428,160.00 B
+
+
+def test_plain_bench_says_which_run_it_saved(capsys):
+    assert main(["bench", str(SAMPLE_CNN), *FAST]) == 0
+    assert re.search(r"saved as run (\d+) \(compare it with: runs compare \1 OTHER_ID\)", capsys.readouterr().out)
 
 
 def test_bench_table_names_defaults(capsys):
