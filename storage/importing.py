@@ -27,7 +27,7 @@ def import_run(database, path: str | os.PathLike[str]) -> RunRecord:
     status = run.get("status")
     if status not in FINISHED_STATUSES:
         raise RunImportError(f"{path}: the run is {status!r}; only finished runs ({', '.join(FINISHED_STATUSES)}) "
-                           "can be imported")
+                             "can be imported")
     model = run.get("model") or {}
     try:
         model_id = database.catalog.register_model(ModelInfo(str(model["path"]), str(model["sha256"]),
@@ -61,7 +61,7 @@ def _read(path: Path) -> dict[str, Any]:
         raise RunImportError(f"{path}: not a run exported by the studio (no \"format\": \"{JSON_FORMAT_NAME}\")")
     if document.get("version") != JSON_FORMAT_VERSION:
         raise RunImportError(f"{path}: export format version {document.get('version')!r}; this studio reads "
-                           f"{JSON_FORMAT_VERSION}")
+                             f"{JSON_FORMAT_VERSION}")
     if not isinstance(document.get("run"), dict) or not isinstance(document.get("latency"), dict):
         raise RunImportError(f"{path}: lacks the run or its latency samples")
     return document
