@@ -27,7 +27,8 @@ import numpy as np
 from engine.device.discovery import DeviceRunner
 from engine.model.inputs import InputRequest
 from engine.model.opening import load_model
-from engine.optimize.fidelity import compare_outputs, run_model
+from engine.optimize.fidelity import run_model
+from engine.optimize.output_metrics import compare_outputs
 from engine.optimize.optimizer import measure_before_after, optimize
 from engine.optimize.passes.cache import CACHE_ENV
 from engine.optimize.passes.latency import measure_side_by_side

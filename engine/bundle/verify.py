@@ -2,21 +2,16 @@
 
 Every file is checked against manifest.json (sha256 and size; nothing added, nothing missing, no path outside the
 bundle). Nothing in the bundle runs unless asked (`run_predict`): then predict.py runs in a clean interpreter
-(`python -I`, an empty temporary working folder, no PYTHONPATH, and no network where Linux namespaces allow
-`unshare --net`; the report notes it where they do not) on the bundle's sample inputs, and its outputs
+(engine.bundle.predict_child: `python -I`, a temporary working folder, no network where the system allows it)
+on the bundle's sample inputs, and its outputs
 must equal, to the bit, what the studio's own backend computes for the same inputs on the same provider with the
 same session options.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-import os
 import shutil
 import stat
-import subprocess
-import sys
 import tempfile
 import threading
 import zipfile
@@ -37,36 +32,17 @@ from engine.bundle.files import (
     read_manifest,
     sha256_of,
 )
+from engine.bundle.predict_child import no_network_prefix, run_in_child
 from engine.bundle.signing import check_signature
 from engine.device.discovery import DeviceRunner
-from engine.device.environment import THREAD_VARIABLES
 from engine.errors import EngineError, first_line
 from engine.model.array_files import ArrayFileError, read_npz
+from engine.model.onnx_graphs import walk_graphs
 from engine.model.opening import load_model
 
-OUR_PACKAGES = ("engine", "studio", "storage", "profilers")
-PREDICT_TIMEOUT_S = 600.0
 MAX_ZIP_MEMBERS = 10_000
 MAX_EXPANSION = 100  # model weights barely compress: a zip expanding 100-fold is a zip bomb
 BOMB_MIN_BYTES = 64 * 2**20  # below this, expansion is harmless whatever its ratio
-# Runs predict.py as `python predict.py INPUTS -o OUTPUTS --provider P` would, then says which of our packages it
-# imported (it must import none) on its last stdout line.
-_CHILD = r"""
-import json, runpy, sys
-script, inputs, outputs, provider = sys.argv[1:5]
-before = set(sys.modules)
-sys.argv = [script, inputs, "-o", outputs, "--provider", provider]
-code = 0
-try:
-    runpy.run_path(script, run_name="__main__")
-except SystemExit as stop:
-    code = stop.code
-if isinstance(code, str):
-    sys.stderr.write(code + "\n")
-    code = 1
-ours = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in OURS)
-print(json.dumps({"exit": code or 0, "ours": ours}))
-""".replace("OURS", repr(set(OUR_PACKAGES)))
 
 
 @dataclass(frozen=True)
@@ -200,7 +176,7 @@ def _verify_folder(root: Path, shown: Path, inputs: str | Path | None, run_predi
         notes.append("predict.py ran with network access: this system cannot take it away (no user namespaces "
                      "for `unshare --net`)")
     with tempfile.TemporaryDirectory(prefix="autoglm-predict-") as work:
-        theirs = _run_predict(inside_bundle(root, manifest["predict"]), feed, provider, Path(work), cancel, isolation)
+        theirs = run_in_child(inside_bundle(root, manifest["predict"]), feed, provider, Path(work), cancel, isolation)
     _check_cancel(cancel)
     report(0.7, "running the model in the studio")
     ours = _studio_outputs(inside_bundle(root, model["files"][0]), runtime, provider, feed)
@@ -222,7 +198,7 @@ def _check_external_data(root: Path, manifest: dict, listed: set[str]) -> None:
         proto = onnx.load(str(model_path), load_external_data=False)
     except (DecodeError, ValueError) as error:
         raise BundleVerificationError(f"{model_path.name}: not a readable ONNX model ({first_line(error)})") from error
-    for tensor in _initializers(proto.graph):
+    for tensor in (tensor for graph in walk_graphs(proto.graph) for tensor in graph.initializer):
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
             continue
         location = next((entry.value for entry in tensor.external_data if entry.key == "location"), None)
@@ -230,15 +206,6 @@ def _check_external_data(root: Path, manifest: dict, listed: set[str]) -> None:
         if location not in listed:
             raise BundleVerificationError(f"{model_path.name}: weights in {location!r}, which manifest.json does "
                                           "not list")
-
-
-def _initializers(graph):
-    """Initializers of the graph and of every subgraph (If/Loop/Scan bodies), where external weights live."""
-    yield from graph.initializer
-    for node in graph.node:
-        for attribute in node.attribute:
-            for subgraph in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
-                yield from _initializers(subgraph)
 
 
 def _provider_here(backend: str, provider: str) -> tuple[str, list[str]]:
@@ -266,73 +233,6 @@ def _load_feed(path: Path, names: list[str]) -> dict[str, np.ndarray]:
     if missing:
         raise BundleVerificationError(f"{path.name}: lacks the model's input(s) {missing}")
     return {name: np.ascontiguousarray(arrays[name]) for name in names}
-
-
-@functools.cache
-def no_network_prefix() -> tuple[str, ...]:
-    """The command prefix that runs a child without network (Linux user and network namespaces), or () where
-    this system does not allow it."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return ()
-    prefix = (unshare, "--net", "--map-root-user")
-    try:
-        probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return ()
-    return prefix if probe.returncode == 0 else ()
-
-
-def _run_predict(script: Path, feed: dict[str, np.ndarray], provider: str, work: Path,
-                 cancel: threading.Event, isolation: tuple[str, ...]) -> dict[str, np.ndarray]:
-    inputs, outputs = work / "inputs.npz", work / "outputs.npz"
-    np.savez(inputs, **feed)
-    command = [*isolation, python_interpreter(), "-I", "-c", _CHILD, str(script), str(inputs), str(outputs), provider]
-    environment = {key: os.environ[key] for key in ("PATH", "SYSTEMROOT", "HOME", "TMPDIR", "TEMP", "TMP",
-                                                    *THREAD_VARIABLES) if key in os.environ}
-    process = subprocess.Popen(command, cwd=work, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-    stdout, stderr = _wait(process, cancel)
-    lines = stdout.strip().splitlines()
-    try:
-        result = json.loads(lines[-1]) if lines else None
-    except json.JSONDecodeError:
-        result = None
-    if process.returncode != 0 or not isinstance(result, dict) or result.get("exit") != 0:
-        detail = first_line(stderr.strip().splitlines()[-1]) if stderr.strip() else f"exit status {process.returncode}"
-        raise BundleVerificationError(f"predict.py failed in a clean process: {detail}")
-    if result["ours"]:
-        raise BundleVerificationError(f"predict.py imports the studio's own code ({', '.join(result['ours'])}); "
-                                      "a bundle must run without it")
-    with np.load(outputs, allow_pickle=False) as archive:
-        return {name: archive[name] for name in archive.files}
-
-
-def python_interpreter() -> str:
-    """This Python; in the frozen desktop build, which has none, the first Python on PATH (as a user would run it)."""
-    if not getattr(sys, "frozen", False):
-        return sys.executable
-    found = shutil.which("python3") or shutil.which("python")
-    if found is None:
-        raise BundleVerificationError("running predict.py needs a Python with numpy and the model's runtime, and "
-                                      "none is on PATH; install Python, or verify with a pip-installed studio")
-    return found
-
-
-def _wait(process: subprocess.Popen, cancel: threading.Event) -> tuple[str, str]:
-    """Wait for the child, stopping it (and only it) on cancel or after PREDICT_TIMEOUT_S."""
-    waited = 0.0
-    while True:
-        try:
-            return process.communicate(timeout=0.2)
-        except subprocess.TimeoutExpired:
-            waited += 0.2
-            if cancel.is_set() or waited >= PREDICT_TIMEOUT_S:
-                process.kill()
-                process.communicate()
-                if cancel.is_set():
-                    raise BundleCancelled("verification cancelled") from None
-                raise BundleVerificationError(f"predict.py ran longer than {PREDICT_TIMEOUT_S:g} s") from None
 
 
 def _studio_outputs(model_path: Path, runtime: dict, provider: str, feed: dict[str, np.ndarray]) -> dict:

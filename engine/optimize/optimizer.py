@@ -33,11 +33,11 @@ from engine.optimize.fidelity import (
     FidelityReport,
     accuracy,
     check_budget,
-    compare_outputs,
     load_labelled_data,
     run_model,
     summarize_model,
 )
+from engine.optimize.output_metrics import compare_outputs
 from engine.optimize.passes.base import (
     OnnxArtifact,
     TorchArtifact,

@@ -79,7 +79,7 @@ class AccuracyBudget(Section):
     Every optimization is graded against a budget. When the recipe sets none, the default applies
     (`AccuracyBudget.default()`: cosine ≥ 0.99 on every output, and at most 1% of inputs changing their
     top-1 class on every output classified as logits), and the result says the default was applied.
-    The top-1 limit applies to outputs that look like class scores (engine.optimize.fidelity.output_kind);
+    The top-1 limit applies to outputs that look like class scores (engine.optimize.output_metrics.output_kind);
     the default one is silently left out for a model with none, one the user sets is reported as not judged.
     An output whose figures mean nothing on the inputs used (near-zero, near-constant, NaN/inf) cannot be
     judged: the result is then not accepted, whatever the limits.

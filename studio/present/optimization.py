@@ -38,7 +38,7 @@ def fidelity_rows(fidelity: dict, missing: str = "-") -> list[tuple[str, ...]]:
 
 
 def kind_figures(output: dict, missing: str = "-") -> str:
-    """The figures that mean something for the output's kind (fidelity.KIND_METRICS), in a few words."""
+    """The figures that mean something for the output's kind (engine.optimize.output_metrics.KIND_METRICS), in a few words."""
     figures = [(label, output.get(key), pattern) for label, key, pattern in (
         ("top-1 agree", "top1_agreement", ".4f"), ("top-5 agree", "top5_agreement", ".4f"),
         ("KL", "kl_divergence", ".3g"), ("pooled cosine", "pooled_cosine", ".5f"),

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from engine.errors import OptimizationError
 from engine.model.opening import load_model
-from engine.optimize.fidelity import ModelRunner, check_budget, compare_outputs
+from engine.optimize.fidelity import ModelRunner, check_budget
+from engine.optimize.output_metrics import compare_outputs
 from engine.optimize.params import choice, from_device, from_recipe, integer, number
 from engine.optimize.passes import onnx_tools
 from engine.optimize.passes.base import (

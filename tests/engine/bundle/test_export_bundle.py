@@ -310,7 +310,7 @@ def test_staging_left_by_a_killed_export_is_removed_by_the_next_export_to_the_sa
 
 def test_predict_runs_without_network_where_the_system_allows_it(tmp_path):
     # setup: a re-hashed predict.py that records the network interfaces it can see
-    from engine.bundle.verify import no_network_prefix
+    from engine.bundle.predict_child import no_network_prefix
 
     result = _export(SAMPLE_TRANSFORMER, tmp_path / "bundle")
     seen = tmp_path / "interfaces.txt"

@@ -9,7 +9,8 @@ from engine.errors import CalibrationDataError
 from engine.model.inputs import InputRequest
 from engine.model.macs import count_macs
 from engine.model.opening import load_model
-from engine.optimize.fidelity import check_budget, compare_outputs
+from engine.optimize.fidelity import check_budget
+from engine.optimize.output_metrics import compare_outputs
 from engine.optimize.optimizer import optimize
 from engine.optimize.recipe import AccuracyBudget, Recipe
 from tests.engine.optimize.opt_models import conv_onnx, mlp_onnx, private_cache  # noqa: F401
@@ -107,7 +108,7 @@ def test_task_accuracy_from_labelled_npz(tmp_path):
     ("score", np.ones((1, 1), dtype=np.float32), "values"),
 ])
 def test_output_kind_from_name_shape_dtype_and_values(name, sample, kind):
-    from engine.optimize.fidelity import output_kind
+    from engine.optimize.output_metrics import output_kind
 
     assert output_kind(name, sample) == kind
 
