@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import first_line
+from engine.model.memory_room import shortfall
 
 MAX_MEMBERS = 4096
-MEMORY_SHARE = 0.5  # the arrays may take at most this share of the memory free when they are read
 
 
 class ArrayFileError(ValueError):
@@ -111,12 +111,9 @@ def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> np.ndarra
 
 
 def _check_size(declared: int) -> None:
-    import psutil
-
-    available = psutil.virtual_memory().available
-    if declared > MEMORY_SHARE * available:
-        raise ArrayFileError(f"its arrays take {declared / 2**30:,.1f} GiB, more than half of the "
-                             f"{available / 2**30:,.1f} GiB of memory free here")
+    problem = shortfall(declared)
+    if problem:
+        raise ArrayFileError(f"its arrays {problem}")
 
 
 def _is_npy(path: Path) -> bool:

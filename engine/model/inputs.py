@@ -24,6 +24,7 @@ import numpy as np
 
 from engine.errors import InputError, ShapeMismatchError, first_line
 from engine.model.array_files import ArrayFileError, read_npz
+from engine.model.memory_room import shortfall
 from engine.model.dim_roles import (
     DimRole,
     DynamicDim,
@@ -94,7 +95,6 @@ def dims_text(choices: Mapping[str, DimChoice]) -> str:
 
 MAX_DIM_SIZE = 2**31 - 1  # the largest size ONNX Runtime and PyTorch index a dim with
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() also takes '²' and '４'
-MEMORY_SHARE = 0.5  # inputs may take at most this share of the memory available when they are made
 
 
 def parse_dims(text: str) -> tuple[int, ...]:
@@ -188,16 +188,13 @@ def choose_dims(
 
 
 def check_memory(specs: Sequence[TensorSpec], shapes: Mapping[str, tuple[int, ...]]) -> None:
-    """Refuses, before anything is allocated, inputs that would take more than MEMORY_SHARE of the free memory."""
-    import psutil
-
+    """Refuses, before anything is allocated, inputs that would not fit in memory (engine.model.memory_room)."""
     needed = sum(math.prod(shapes[spec.name]) * np.dtype(spec.dtype if spec.dtype != "unknown" else "float32").itemsize
                  for spec in specs)
-    available = psutil.virtual_memory().available
-    if needed > MEMORY_SHARE * available:
+    problem = shortfall(needed)
+    if problem:
         shown = ", ".join(f"{name} {'×'.join(map(str, shape)) or 'scalar'}" for name, shape in shapes.items())
-        raise InputError(f"inputs of these shapes ({shown}) need {needed / 2**30:,.1f} GiB, more than half of the "
-                         f"{available / 2**30:,.1f} GiB of memory free here: give smaller sizes (batch, dims, shapes)")
+        raise InputError(f"inputs of these shapes ({shown}) {problem}: give smaller sizes (batch, dims, shapes)")
 
 
 def synthetic_tensor(spec: TensorSpec, shape: tuple[int, ...], rng: np.random.Generator, bound: int | None) -> np.ndarray:
